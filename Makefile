@@ -1,0 +1,26 @@
+# Batchmill developer entry points. Each target creates the virtualenv it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the demo: embedded Postgres + Claude simulator unless configured otherwise.
+demo: $(STAMP)
+	$(BIN)/batchmill demo
+
+## Run the test suite against BATCHMILL_TEST_DATABASE_URL, Docker, or an embedded Postgres.
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .batchmill

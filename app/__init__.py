@@ -1,0 +1,1 @@
+"""Batchmill: durable LLM batch inference on Postgres."""

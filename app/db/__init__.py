@@ -1,0 +1,1 @@
+"""Database access: the async engine, ORM models and migrations."""

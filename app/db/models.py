@@ -1,0 +1,212 @@
+"""ORM models: the schema's single Python description (Alembic's autogenerate compares to it).
+
+Hand-written SQL for hot paths lives in ``app/sql/queries.sql``; the ORM is for plain CRUD.
+Invariants live in the schema as named CHECK constraints.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+REQUEST_STATUSES = ("queued", "running", "succeeded", "errored", "canceled", "expired")
+TERMINAL_STATUSES = ("succeeded", "errored", "canceled", "expired")
+BATCH_MODES = ("realtime", "provider_batch", "auto")
+
+Money = Numeric(20, 10)
+Timestamp = DateTime(timezone=True)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class ApiKey(Base):
+    """Only the SHA-256 of a key is stored; ``prefix`` lets people tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    prefix: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class Batch(Base):
+    """A Message Batch. Request counts are kept on the row, updated in the transaction that
+    changes a request's status, so status reads are O(1) and the batch ends exactly once."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        CheckConstraint(_in("mode", BATCH_MODES), name="mode"),
+        CheckConstraint(
+            "processing_count + succeeded_count + errored_count + canceled_count"
+            " + expired_count = request_count",
+            name="counts_add_up",
+        ),
+        CheckConstraint("(processing_count = 0) = (ended_at IS NOT NULL)", name="ended_iff_done"),
+        CheckConstraint("request_count BETWEEN 1 AND 100000", name="request_count"),
+        CheckConstraint(
+            "processing_count >= 0 AND succeeded_count >= 0 AND errored_count >= 0"
+            " AND canceled_count >= 0 AND expired_count >= 0",
+            name="counts_non_negative",
+        ),
+        Index("ix_batches_tenant_id_id", "tenant_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    mode: Mapped[str] = mapped_column(Text, server_default="realtime")
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    request_count: Mapped[int] = mapped_column(Integer)
+    processing_count: Mapped[int] = mapped_column(Integer)
+    succeeded_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    errored_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    canceled_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    expired_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(
+        Timestamp, server_default=text("now() + interval '24 hours'")
+    )
+    ended_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    cancel_initiated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class Request(Base):
+    """One request of a batch. It reaches exactly one terminal status, once."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "custom_id"),
+        UniqueConstraint("batch_id", "position"),
+        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        CheckConstraint(
+            f"({_in('status', TERMINAL_STATUSES)}) = (finished_at IS NOT NULL)",
+            name="terminal_iff_finished",
+        ),
+        CheckConstraint("status <> 'succeeded' OR result IS NOT NULL", name="succeeded_has_result"),
+        CheckConstraint("status <> 'errored' OR error IS NOT NULL", name="errored_has_error"),
+        CheckConstraint("custom_id ~ '^[a-zA-Z0-9_-]{1,64}$'", name="custom_id"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    custom_id: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    model: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_creation_input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_read_input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+    queued_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class LlmCall(Base):
+    """One provider call: the truth for spend (a duplicate call after a crash is real money)."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (
+        CheckConstraint("attempt >= 1", name="attempt"),
+        Index("ix_llm_calls_started_at", "started_at"),
+        Index("ix_llm_calls_batch_id", "batch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="SET NULL"), index=True
+    )
+    # Denormalised so spend reports need no joins and survive the deletion of a batch.
+    batch_id: Mapped[str] = mapped_column(Text)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(Text)
+    via_provider_batch: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    latency_seconds: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_type: Mapped[str | None] = mapped_column(Text)
+    provider_request_id: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_creation_5m_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_creation_1h_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+
+
+class ModelPrice(Base):
+    """USD per million tokens for a model from ``effective_from`` on; calls through the
+    provider's Message Batches API pay ``1 - batch_discount`` of these."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (
+        CheckConstraint(
+            "input_per_mtok >= 0 AND output_per_mtok >= 0 AND cache_write_5m_per_mtok >= 0"
+            " AND cache_write_1h_per_mtok >= 0 AND cache_read_per_mtok >= 0",
+            name="non_negative",
+        ),
+        CheckConstraint("batch_discount >= 0 AND batch_discount < 1", name="batch_discount"),
+    )
+
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    effective_from: Mapped[dt.datetime] = mapped_column(Timestamp, primary_key=True)
+    input_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    output_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    cache_write_5m_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    cache_write_1h_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    cache_read_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    batch_discount: Mapped[Decimal] = mapped_column(Numeric(4, 3), server_default="0.5")
