@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEFAULT_WORKER_CONCURRENCY = 16
 DEFAULT_CALL_TIMEOUT_SECONDS = 600.0
 DEFAULT_DB_POOL_SIZE = 10
-DEFAULT_QUEUE = "requests"
+DEFAULT_MAX_ATTEMPTS = 8
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -62,8 +62,11 @@ class AnthropicSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
+    """``concurrency``: provider calls in flight per worker process. ``max_attempts``: provider
+    calls a request may make before it is errored with the last provider error."""
+
     concurrency: int = DEFAULT_WORKER_CONCURRENCY
-    queue: str = DEFAULT_QUEUE
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Settings:
                 concurrency=int(
                     _env("BATCHMILL_WORKER_CONCURRENCY", str(DEFAULT_WORKER_CONCURRENCY))
                 ),
-                queue=_env("BATCHMILL_QUEUE", DEFAULT_QUEUE) or DEFAULT_QUEUE,
+                max_attempts=int(_env("BATCHMILL_MAX_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS))),
             ),
         )
 

@@ -1,0 +1,1 @@
+"""The HTTP API (Litestar). ``create_app`` is its single composition root."""

@@ -1,0 +1,71 @@
+"""The API's composition root: routes, dependencies, error mapping and lifecycle."""
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders, State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.types import Message, Scope
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import ids
+from app.api.auth import provide_principal
+from app.api.batches import BatchesController
+from app.api.errors import handle_domain_error, handle_http_exception, handle_unexpected
+from app.db.engine import create_engine
+from app.errors import BatchmillError
+from app.serving import serve_asgi
+from app.settings import Settings
+
+MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+async def add_request_id(message: Message, scope: Scope) -> None:
+    """Every response carries a ``request-id`` header, as Anthropic's do."""
+    if message["type"] == "http.response.start":
+        MutableScopeHeaders.from_message(message)["request-id"] = f"req_{ids.ulid()}"
+
+
+def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litestar:
+    """Build the API. Pass ``engine`` to share one (tests, the demo); else one is made here."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = engine or create_engine(settings.database, pool_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.engine.dispose()
+
+    def provide_engine(state: State) -> AsyncEngine:
+        return state.engine  # type: ignore[no-any-return]
+
+    return Litestar(
+        route_handlers=[BatchesController],
+        dependencies={
+            "engine": Provide(provide_engine, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers={
+            BatchmillError: handle_domain_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        before_send=[add_request_id],
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        debug=False,
+    )
+
+
+async def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000,
+                engine: AsyncEngine | None = None,
+                sockets: Sequence[socket.socket] | None = None) -> None:
+    """Serve the API until cancelled or signalled."""
+    await serve_asgi(create_app(settings, engine), host=host, port=port, sockets=sockets)

@@ -1,0 +1,56 @@
+"""One error shape everywhere: ``{"type": "error", "error": {"type": ..., "message": ...}}``.
+
+Domain errors carry their Anthropic type; framework errors (unknown route, wrong method,
+oversized body) are mapped by status; anything else is a 500 ``api_error`` whose body never
+holds a stack trace or SQL (those go to the log).
+"""
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+
+from app.errors import BatchmillError
+
+log = logging.getLogger("batchmill.api")
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def error_response(status: int, error_type: str, message: str) -> Response[dict[str, object]]:
+    return Response(
+        {"type": "error", "error": {"type": error_type, "message": message}},
+        status_code=status,
+        media_type=MediaType.JSON,
+    )
+
+
+def handle_domain_error(_: Request, exc: BatchmillError) -> Response[dict[str, object]]:
+    return error_response(exc.status_code, exc.error_type, exc.message)
+
+
+def handle_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
+    status = exc.status_code
+    error_type = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    message = exc.detail if status < 500 else "Internal server error."
+    response = error_response(status, error_type, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "api_error", "Internal server error.")

@@ -1,0 +1,133 @@
+"""The ``batchmill`` command. Every flag has an environment variable; every setting a default."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+
+from app.settings import Settings, get_settings
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _with_database(settings: Settings, url: str | None) -> Settings:
+    return dataclasses.replace(settings, database_url=url) if url else settings
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import migrate
+
+    migrate.upgrade(settings.database, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.app import serve
+
+    asyncio.run(serve(settings, host=args.host, port=args.port))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from app.worker.app import run_worker
+
+    asyncio.run(run_worker(settings, concurrency=args.concurrency))
+    return 0
+
+
+def cmd_simulator(args: argparse.Namespace, settings: Settings) -> int:
+    from app.simulator import SimulatorConfig, serve
+
+    print(f"Claude simulator on http://{args.host}:{args.port}", flush=True)
+    asyncio.run(serve(SimulatorConfig(latency_seconds=args.latency), args.host, args.port))
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db.engine import create_engine
+    from app.keys import create_key
+
+    async def run() -> str:
+        engine = create_engine(settings.database, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                return await create_key(conn, args.tenant)
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(run()))
+    print(f"API key for tenant {args.tenant!r} (shown once; only its hash is stored)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.demo.runner import run_demo
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return run_demo(settings, count=args.count, concurrency=args.concurrency)
+    return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchmill", description="Durable LLM batch inference on Postgres."
+    )
+    parser.add_argument("--database-url", default=None,
+                        help="postgresql:// URL (env BATCHMILL_DATABASE_URL)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="upgrade the database schema (to head by default)")
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("serve", help="run the HTTP API")
+    p.add_argument("--host", default=_env("BATCHMILL_HOST", "127.0.0.1"), help="env BATCHMILL_HOST")
+    p.add_argument("--port", type=int, default=int(_env("BATCHMILL_PORT", "8000")),
+                   help="env BATCHMILL_PORT")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run a worker that calls Claude for queued requests")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="calls in flight (env BATCHMILL_WORKER_CONCURRENCY, default 16)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("simulator", help="run the Claude API simulator")
+    p.add_argument("--host", default=_env("BATCHMILL_SIMULATOR_HOST", "127.0.0.1"),
+                   help="env BATCHMILL_SIMULATOR_HOST")
+    p.add_argument("--port", type=int, default=int(_env("BATCHMILL_SIMULATOR_PORT", "8090")),
+                   help="env BATCHMILL_SIMULATOR_PORT")
+    p.add_argument("--latency", type=float,
+                   default=float(_env("BATCHMILL_SIMULATOR_LATENCY", "0")),
+                   help="seconds before each answer (env BATCHMILL_SIMULATOR_LATENCY)")
+    p.set_defaults(func=cmd_simulator)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
+    p = keys.add_parser("create", help="create a key for a tenant and print it once")
+    p.add_argument("--tenant", required=True)
+    p.set_defaults(func=cmd_keys_create)
+
+    p = sub.add_parser("demo", help="run a sample batch end to end (embedded Postgres and "
+                       "the simulator unless configured)")
+    p.add_argument("--count", type=int, default=int(_env("BATCHMILL_DEMO_COUNT", "0")),
+                   help="documents to submit, 0 for all (env BATCHMILL_DEMO_COUNT)")
+    p.add_argument("--concurrency", type=int, default=None, help="worker concurrency")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _with_database(get_settings(), args.database_url)
+    return int(args.func(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

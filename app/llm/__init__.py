@@ -1,0 +1,1 @@
+"""Everything about calling Claude: the SDK adapter, error classification, backoff."""

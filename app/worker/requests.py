@@ -1,0 +1,126 @@
+"""Run one request: claim it, call Claude, record the outcome — in that order, each step
+idempotent, so a re-run after a crash never records twice (a repeated provider call is still
+logged in llm_calls: it is real money)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app import queue
+from app.llm.backoff import retry_delay
+from app.llm.outcome import CallOutcome
+from app.sql import queries
+
+log = logging.getLogger("batchmill.worker")
+
+CallFn = Callable[[dict[str, Any]], Awaitable[CallOutcome]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    request_id: int
+    batch_id: str
+    tenant_id: int
+    attempt: int
+    params: dict[str, Any]
+
+
+async def claim(engine: AsyncEngine, request_id: int) -> Claim | None:
+    """Start the next attempt; None when the request is already terminal (done or canceled)."""
+    async with engine.begin() as conn:
+        row = (await conn.execute(queries["request_claim"], {"request_id": request_id})).first()
+    return Claim(row.id, row.batch_id, row.tenant_id, row.attempt, row.params) if row else None
+
+
+async def record_call(conn: AsyncConnection, claim: Claim, outcome: CallOutcome) -> Any:
+    usage = outcome.usage
+    return (
+        await conn.execute(
+            queries["llm_call_insert"],
+            {
+                "request_id": claim.request_id,
+                "batch_id": claim.batch_id,
+                "tenant_id": claim.tenant_id,
+                "attempt": claim.attempt,
+                "model": outcome.model,
+                "via_provider_batch": False,
+                "started_at": outcome.started_at,
+                "latency_seconds": round(outcome.latency_seconds, 6),
+                "http_status": outcome.http_status,
+                "error_type": outcome.error.error_type if outcome.error else None,
+                "provider_request_id": outcome.provider_request_id,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_creation_5m_tokens": usage.cache_creation_5m_tokens,
+                "cache_creation_1h_tokens": usage.cache_creation_1h_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+            },
+        )
+    ).scalar_one()
+
+
+async def finish(conn: AsyncConnection, claim: Claim, *, status: str, result: Any = None,
+                 error: Any = None, outcome: CallOutcome | None = None, cost: Any = None) -> bool:
+    """Make attempt ``claim.attempt`` terminal; True if this ended the batch."""
+    usage = outcome.usage if outcome else None
+    encode = msgspec.json.encode
+    row = (
+        await conn.execute(
+            queries["request_finish"],
+            {
+                "request_id": claim.request_id,
+                "attempt": claim.attempt,
+                "status": status,
+                "result": None if result is None else encode(result).decode(),
+                "error": None if error is None else encode(error).decode(),
+                "input_tokens": usage.input_tokens if usage else None,
+                "output_tokens": usage.output_tokens if usage else None,
+                "cache_creation_input_tokens": usage.cache_creation_tokens if usage else None,
+                "cache_read_input_tokens": usage.cache_read_tokens if usage else None,
+                "cost": cost,
+            },
+        )
+    ).first()
+    if row is None:
+        log.info("stale attempt %s of request %s: already recorded", claim.attempt, claim.request_id)
+        return False
+    return bool(row.batch_ended)
+
+
+async def requeue(conn: AsyncConnection, claim: Claim, run_at: dt.datetime) -> None:
+    await conn.execute(
+        queries["request_requeue"],
+        {"request_id": claim.request_id, "attempt": claim.attempt, "run_at": run_at,
+         "queue": queue.QUEUE, "task": queue.PROCESS_REQUEST},
+    )
+
+
+async def process_request(engine: AsyncEngine, call: CallFn, request_id: int, *,
+                          max_attempts: int) -> None:
+    """The whole life of one attempt. The call and everything it cost are recorded in one
+    transaction with the request's new state."""
+    current = await claim(engine, request_id)
+    if current is None:
+        return
+    outcome = await call(current.params)
+    async with engine.begin() as conn:
+        cost = await record_call(conn, current, outcome)
+        error = outcome.error
+        if error is None:
+            ended = await finish(conn, current, status="succeeded", result=outcome.message,
+                                 outcome=outcome, cost=cost)
+        elif error.retryable and current.attempt < max_attempts:
+            delay = retry_delay(current.attempt, error.retry_after_seconds)
+            await requeue(conn, current, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))
+            ended = False
+        else:
+            ended = await finish(conn, current, status="errored", error=error.body,
+                                 outcome=outcome, cost=cost)
+    if ended:
+        log.info("batch %s ended", current.batch_id)
