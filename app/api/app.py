@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.datastructures import MutableScopeHeaders, State
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.types import Message, Scope
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import ids
 from app.api.auth import provide_principal
 from app.api.batches import BatchesController
+from app.api.dependencies import provide_engine
 from app.api.errors import handle_domain_error, handle_http_exception, handle_unexpected
 from app.db.engine import create_engine
 from app.errors import BatchmillError
@@ -42,9 +43,6 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
         finally:
             if owned:
                 await app.state.engine.dispose()
-
-    def provide_engine(state: State) -> AsyncEngine:
-        return state.engine  # type: ignore[no-any-return]
 
     return Litestar(
         route_handlers=[BatchesController],

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from litestar import Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api.dependencies import Engine
 from app.errors import AuthenticationFailed
 from app.keys import Principal, authenticate
 
@@ -16,7 +16,7 @@ def presented_key(request: Request) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def provide_principal(request: Request, engine: AsyncEngine) -> Principal:
+async def provide_principal(request: Request, engine: Engine) -> Principal:
     key = presented_key(request)
     if not key:
         raise AuthenticationFailed("x-api-key header is required.")

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Stream
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import batches
+from app.api.dependencies import Caller, Engine
 from app.api.schemas import MessageBatch, message_batch
 from app.errors import InvalidRequest
-from app.keys import Principal
+
+JSONL = "application/x-jsonl"
 
 
 def _decode(body: bytes) -> object:
@@ -23,7 +25,7 @@ class BatchesController(Controller):
     path = "/v1/messages/batches"
 
     @post("/", status_code=200)
-    async def create(self, request: Request, engine: AsyncEngine, principal: Principal) -> MessageBatch:
+    async def create(self, request: Request, engine: Engine, principal: Caller) -> MessageBatch:
         batch = batches.parse_batch(_decode(await request.body()))
         async with engine.begin() as conn:
             batch_id = await batches.create_batch(conn, principal.tenant_id, batch)
@@ -31,15 +33,14 @@ class BatchesController(Controller):
         return message_batch(row, str(request.base_url))
 
     @get("/{batch_id:str}")
-    async def retrieve(
-        self, request: Request, engine: AsyncEngine, principal: Principal, batch_id: str
-    ) -> MessageBatch:
+    async def retrieve(self, request: Request, engine: Engine, principal: Caller,
+                       batch_id: FromPath[str]) -> MessageBatch:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
         return message_batch(row, str(request.base_url))
 
-    @get("/{batch_id:str}/results", media_type="application/x-jsonl")
-    async def results(self, engine: AsyncEngine, principal: Principal, batch_id: str) -> Stream:
+    @get("/{batch_id:str}/results", media_type=JSONL)
+    async def results(self, engine: Engine, principal: Caller, batch_id: FromPath[str]) -> Stream:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
         if row["processing_status"] != "ended":
@@ -47,4 +48,4 @@ class BatchesController(Controller):
                 f"Message batch {batch_id} is still {row['processing_status']}; "
                 "results are available once it has ended."
             )
-        return Stream(batches.stream_results(engine, batch_id), media_type="application/x-jsonl")
+        return Stream(batches.stream_results(engine, batch_id), media_type=JSONL)

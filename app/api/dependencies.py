@@ -1,0 +1,20 @@
+"""Handler dependencies, named as Litestar injects them (parameter name = dependency key)."""
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.keys import Principal
+
+Engine: TypeAlias = NamedDependency[AsyncEngine]
+"""Inject as ``engine``: the app's one async engine."""
+
+Caller: TypeAlias = NamedDependency[Principal]
+"""Inject as ``principal``: the authenticated tenant (401 before the handler runs otherwise)."""
+
+
+def provide_engine(state: State) -> AsyncEngine:
+    return state.engine  # type: ignore[no-any-return]
