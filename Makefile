@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean bench-spine
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .batchmill
+
+## Benchmarks print figures (never timed assertions). Needs a Postgres server:
+## BATCHMILL_BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test.
+bench-spine: $(STAMP)
+	$(BIN)/python -m bench.spine

@@ -8,14 +8,12 @@ from collections.abc import Sequence
 import uvicorn
 from uvicorn._types import ASGIApplication
 
-SHUTDOWN_GRACE_SECONDS = 10.0
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
-    """A bound TCP listener (port 0: any free port). It is created with ``IPPROTO_TCP`` so
-    asyncio sets TCP_NODELAY on accepted connections; without it Nagle plus delayed ACKs add
-    ~40 ms to every response, because uvicorn writes headers and body separately."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    """A bound TCP listener (port 0: any free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
@@ -24,6 +22,14 @@ def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
 def base_url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://{host}:{port}"
+
+
+def _disable_nagle(sock: socket.socket) -> None:
+    """Set TCP_NODELAY on a listener so accepted connections inherit it. asyncio sets it only
+    on sockets whose ``proto`` is IPPROTO_TCP; without it Nagle plus delayed ACKs add ~40 ms
+    to every response, because uvicorn writes headers and body separately."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def serve_asgi(app: ASGIApplication, *, host: str = "127.0.0.1", port: int = 8000,
@@ -35,6 +41,8 @@ async def serve_asgi(app: ASGIApplication, *, host: str = "127.0.0.1", port: int
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     server = uvicorn.Server(config)
     listeners = list(sockets) if sockets is not None else None
+    for sock in listeners or ():
+        _disable_nagle(sock)
     try:
         await server.serve(sockets=listeners)
     except asyncio.CancelledError:

@@ -33,7 +33,8 @@ DOCUMENTS = Path(__file__).with_name("documents.jsonl")
 DEMO_FOLDER = Path(".batchmill")
 MODEL = "claude-haiku-4-5"
 SYSTEM = "You are a precise analyst. Summaries are factual, neutral and free of filler."
-PROMPT = "Summarise this document in two sentences.\n\n# {title}\n\n{text}"
+# Long input first, the instruction last (Anthropic's prompting advice for documents).
+PROMPT = "# {title}\n\n{text}\n\nSummarise this document in two sentences."
 POLL_SECONDS = 0.5
 
 

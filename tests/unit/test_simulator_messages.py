@@ -118,7 +118,12 @@ def test_validate_allows_empty_final_assistant_prefill() -> None:
             "messages.0.content.0.text: Input should be a valid string",
         ),
         (
-            body(messages=[{"role": "user", "content": "ok"}, {"role": "user", "content": [{"type": "text", "text": ""}]}]),
+            body(
+                messages=[
+                    {"role": "user", "content": "ok"},
+                    {"role": "user", "content": [{"type": "text", "text": ""}]},
+                ]
+            ),
             "messages.1.content.0.text: text content blocks must be non-empty",
         ),
         (body(system=3), "system: Input should be a valid string or a list of content blocks"),
@@ -168,7 +173,13 @@ def test_summary_uses_first_words_of_the_last_user_message() -> None:
         messages=[
             {"role": "user", "content": "old question"},
             {"role": "assistant", "content": "old answer"},
-            {"role": "user", "content": [{"type": "text", "text": " ".join(words[:20])}, {"type": "text", "text": " ".join(words[20:])}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": " ".join(words[:20])},
+                    {"type": "text", "text": " ".join(words[20:])},
+                ],
+            },
             {"role": "assistant", "content": "The answer is"},
         ]
     )
@@ -225,9 +236,16 @@ def test_error_envelope_matches_anthropic() -> None:
         "error": {"type": "rate_limit_error", "message": "slow down"},
         "request_id": "req_1",
     }
-    expected = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                405: "invalid_request_error", 413: "request_too_large", 500: "api_error", 503: "api_error",
-                529: "overloaded_error"}
+    expected = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+        405: "invalid_request_error",
+        413: "request_too_large",
+        500: "api_error",
+        503: "api_error",
+        529: "overloaded_error",
+    }
     assert {status: error_type_for_status(status) for status in expected} == expected
 
 
@@ -238,7 +256,11 @@ def test_config_defaults_are_frozen_and_validated() -> None:
     assert config.model_default_max_output == DEFAULT_MAX_OUTPUT_TOKENS
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.latency_seconds = 1.0  # type: ignore[misc]
-    for bad in ({"latency_seconds": -0.1}, {"summary_words": 0}, {"model_default_max_output": 0},
-                {"max_request_bytes": 0}):
+    for bad in (
+        {"latency_seconds": -0.1},
+        {"summary_words": 0},
+        {"model_default_max_output": 0},
+        {"max_request_bytes": 0},
+    ):
         with pytest.raises(ValueError):
             SimulatorConfig(**bad)
