@@ -11,7 +11,7 @@ def create_engine(url: DatabaseUrl, *, pool_size: int = 10) -> AsyncEngine:
         url.asyncpg,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        # Statements are named SQL text; asyncpg's own statement cache serves them.
+        # No pre-ping (a round trip per checkout): a connection that died is invalidated on
+        # its first error, and the job that hit it runs again.
         connect_args={"server_settings": {"application_name": "batchmill"}},
     )

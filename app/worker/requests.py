@@ -32,8 +32,10 @@ class Claim:
 
 
 async def claim(engine: AsyncEngine, request_id: int) -> Claim | None:
-    """Start the next attempt; None when the request is already terminal (done or canceled)."""
-    async with engine.begin() as conn:
+    """Start the next attempt; None when the request is already terminal (done or canceled).
+    One statement, so it runs in autocommit: one round trip."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         row = (await conn.execute(queries["request_claim"], {"request_id": request_id})).first()
     return Claim(row.id, row.batch_id, row.tenant_id, row.attempt, row.params) if row else None
 
