@@ -1,14 +1,13 @@
-"""Batches: validate a submission, store it atomically, read status and stream results.
+"""Batches: check a submission, store it atomically, list, cancel, delete, stream results.
 
 Submission is one transaction: the batch row, every request row and every request's queue
-row commit together or not at all, in three statements whatever the batch size.
+row commit together or not at all, in two statements whatever the batch size.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from sqlalchemy import RowMapping
@@ -16,101 +15,128 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import ids, queue
 from app.errors import InvalidRequest, NotFound
+from app.schemas import BatchCreate
 from app.sql import queries
 
-MAX_REQUESTS = 100_000
-CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_METADATA_BYTES = 16 * 1024
 RESULTS_CHUNK_ROWS = 1_000
+ROLES = ("user", "assistant")
+
+_encode = msgspec.json.encode
 
 
-@dataclass(frozen=True)
-class RequestIn:
-    custom_id: str
-    params: dict[str, Any]
-    priority: int = 0
-
-
-@dataclass(frozen=True)
-class BatchIn:
-    requests: list[RequestIn]
-    priority: int = 0
-    metadata: dict[str, Any] | None = None
-    callback_url: str | None = None
-    mode: str = "realtime"
-
-
-def parse_batch(body: Any) -> BatchIn:
-    """Check a decoded ``POST /v1/messages/batches`` body; errors name the offending index."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("Request body must be a JSON object.")
-    items = body.get("requests")
-    if not isinstance(items, list):
-        raise InvalidRequest("requests: Field required (a list of request objects).")
-    if not 1 <= len(items) <= MAX_REQUESTS:
-        raise InvalidRequest(
-            f"requests: must contain between 1 and {MAX_REQUESTS:,} items, got {len(items):,}."
-        )
+def check_batch(batch: BatchCreate) -> None:
+    """What the schema cannot say: unique custom_ids, metadata size, a usable callback URL."""
     seen: dict[str, int] = {}
-    requests: list[RequestIn] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"requests.{index}: must be an object.")
-        custom_id = item.get("custom_id")
-        if not isinstance(custom_id, str) or not CUSTOM_ID.match(custom_id):
+    for index, request in enumerate(batch.requests):
+        first = seen.setdefault(request.custom_id, index)
+        if first != index:
             raise InvalidRequest(
-                f"requests.{index}.custom_id: must be a string matching ^[a-zA-Z0-9_-]{{1,64}}$."
+                f"requests.{index}.custom_id: duplicate custom_id {request.custom_id!r} "
+                f"(first used by requests.{first}); custom_id must be unique within a batch."
             )
-        if custom_id in seen:
-            raise InvalidRequest(
-                f"requests.{index}.custom_id: duplicate custom_id {custom_id!r} "
-                f"(first used by requests.{seen[custom_id]}); custom_id must be unique "
-                "within a batch."
-            )
-        seen[custom_id] = index
-        params = item.get("params")
-        if not isinstance(params, dict):
-            raise InvalidRequest(f"requests.{index}.params: must be an object.")
-        requests.append(RequestIn(custom_id=custom_id, params=params))
-    return BatchIn(requests=requests)
+    if batch.metadata is not None and len(_encode(batch.metadata)) > MAX_METADATA_BYTES:
+        raise InvalidRequest(f"metadata: must be at most {MAX_METADATA_BYTES:,} bytes of JSON.")
+    if batch.callback_url is not None and not urlsplit(batch.callback_url).hostname:
+        raise InvalidRequest("callback_url: must be an absolute http(s) URL with a host.")
 
 
-async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchIn) -> str:
+def _invalid(message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
+def params_error(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The error Anthropic would report for these Messages params, or None if they may be sent.
+    Like Anthropic, these problems become errored results, not a rejected batch."""
+    model = params.get("model")
+    if not isinstance(model, str) or not model:
+        return _invalid("params.model: Field required (a non-empty string).")
+    max_tokens = params.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        return _invalid("params.max_tokens: Field required (an integer >= 1).")
+    messages = params.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return _invalid("params.messages: Field required (a non-empty list).")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            return _invalid(f"params.messages.{index}.role: must be 'user' or 'assistant'.")
+        content = message.get("content")
+        if not (isinstance(content, str) and content) and not (isinstance(content, list) and content):
+            return _invalid(f"params.messages.{index}.content: Field required.")
+    if params.get("stream"):
+        return _invalid("params.stream: streaming is not supported in Message Batches.")
+    return None
+
+
+async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate) -> str:
     """Insert the batch, its requests and their queue rows; the caller owns the transaction."""
+    check_batch(batch)
+    errors = [params_error(r.params) for r in batch.requests]
     batch_id = ids.batch_id()
-    await conn.execute(
-        queries["batch_insert"],
-        {
-            "id": batch_id,
-            "tenant_id": tenant_id,
-            "mode": batch.mode,
-            "priority": batch.priority,
-            "callback_url": batch.callback_url,
-            "metadata": None if batch.metadata is None else msgspec.json.encode(batch.metadata).decode(),
-            "request_count": len(batch.requests),
-        },
-    )
-    encode = msgspec.json.encode
-    await conn.execute(
-        queries["requests_insert_and_defer"],
-        {
-            "batch_id": batch_id,
-            "custom_ids": [r.custom_id for r in batch.requests],
-            "params": [encode(r.params).decode() for r in batch.requests],
-            "priorities": [r.priority or batch.priority for r in batch.requests],
-            "queue": queue.QUEUE,
-            "task": queue.PROCESS_REQUEST,
-        },
-    )
+    await conn.execute(queries["batch_insert"], {
+        "id": batch_id,
+        "tenant_id": tenant_id,
+        "mode": batch.mode,
+        "priority": batch.priority,
+        "callback_url": batch.callback_url,
+        "metadata": None if batch.metadata is None else _encode(batch.metadata).decode(),
+        "request_count": len(batch.requests),
+        "processing_count": errors.count(None),
+    })
+    await conn.execute(queries["requests_insert_and_defer"], {
+        "batch_id": batch_id,
+        "custom_ids": [r.custom_id for r in batch.requests],
+        "params": [_encode(r.params).decode() for r in batch.requests],
+        "priorities": [batch.priority if r.priority is None else r.priority
+                       for r in batch.requests],
+        "errors": [None if e is None else _encode(e).decode() for e in errors],
+        "queue": queue.QUEUE,
+        "task": queue.PROCESS_REQUEST,
+    })
     return batch_id
 
 
 async def get_batch(conn: AsyncConnection, tenant_id: int, batch_id: str) -> RowMapping:
-    row = (
-        await conn.execute(queries["batch_status_get"], {"id": batch_id, "tenant_id": tenant_id})
-    ).mappings().first()
+    row = (await conn.execute(queries["batch_status_get"],
+                              {"id": batch_id, "tenant_id": tenant_id})).mappings().first()
     if row is None:
         raise NotFound(f"Message batch {batch_id} not found.")
     return row
+
+
+async def list_batches(conn: AsyncConnection, tenant_id: int, *, limit: int,
+                       after_id: str | None, before_id: str | None) -> tuple[list[RowMapping], bool]:
+    """One page, newest first, and whether more lie beyond it in the direction of travel."""
+    if before_id is not None:
+        rows = list((await conn.execute(queries["batches_page_newer"], {
+            "tenant_id": tenant_id, "before_id": before_id, "limit": limit + 1})).mappings())
+        has_more = len(rows) > limit
+        return rows[:limit][::-1], has_more
+    rows = list((await conn.execute(queries["batches_page_older"], {
+        "tenant_id": tenant_id, "after_id": after_id, "limit": limit + 1})).mappings())
+    return rows[:limit], len(rows) > limit
+
+
+async def cancel_batch(conn: AsyncConnection, tenant_id: int, batch_id: str) -> RowMapping:
+    """Queued requests become canceled at once; running ones finish. Idempotent."""
+    locked = (await conn.execute(queries["batch_lock"],
+                                 {"id": batch_id, "tenant_id": tenant_id})).first()
+    if locked is None:
+        raise NotFound(f"Message batch {batch_id} not found.")
+    if locked.ended_at is None:
+        await conn.execute(queries["batch_cancel"], {"id": batch_id})
+    return await get_batch(conn, tenant_id, batch_id)
+
+
+async def delete_batch(conn: AsyncConnection, tenant_id: int, batch_id: str) -> None:
+    deleted = (await conn.execute(queries["batch_delete"],
+                                  {"id": batch_id, "tenant_id": tenant_id})).first()
+    if deleted is None:
+        row = await get_batch(conn, tenant_id, batch_id)  # 404 if it is not the caller's
+        raise InvalidRequest(
+            f"Message batch {batch_id} is {row['processing_status']}: a batch can be deleted "
+            "once it has ended; cancel it first."
+        )
 
 
 def result_line(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ DEFAULT_WORKER_CONCURRENCY = 16
 DEFAULT_CALL_TIMEOUT_SECONDS = 600.0
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024  # Anthropic's limit for one batch
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -73,6 +74,8 @@ class WorkerSettings:
 class Settings:
     database_url: str | None = None
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
+    public_url: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     anthropic: AnthropicSettings = field(default_factory=AnthropicSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
 
@@ -87,6 +90,8 @@ class Settings:
         return cls(
             database_url=_env("BATCHMILL_DATABASE_URL"),
             db_pool_size=int(_env("BATCHMILL_DB_POOL_SIZE", str(DEFAULT_DB_POOL_SIZE))),
+            public_url=_env("BATCHMILL_PUBLIC_URL"),
+            max_body_bytes=int(_env("BATCHMILL_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
             anthropic=AnthropicSettings(
                 api_key=_env("ANTHROPIC_API_KEY"),
                 base_url=_env("ANTHROPIC_BASE_URL"),

@@ -9,21 +9,20 @@ from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import ids
+from app import __version__, ids
 from app.api.auth import provide_principal
 from app.api.batches import BatchesController
-from app.api.dependencies import provide_engine
+from app.api.dependencies import provide_engine, provide_public_url
 from app.api.errors import handle_domain_error, handle_http_exception, handle_unexpected
 from app.db.engine import create_engine
 from app.errors import BatchmillError
 from app.serving import serve_asgi
 from app.settings import Settings
-
-MAX_BODY_BYTES = 256 * 1024 * 1024
-
 
 async def add_request_id(message: Message, scope: Scope) -> None:
     """Every response carries a ``request-id`` header, as Anthropic's do."""
@@ -38,6 +37,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine or create_engine(settings.database, pool_size=settings.db_pool_size)
+        app.state.public_url = settings.public_url
         try:
             yield
         finally:
@@ -48,6 +48,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
         route_handlers=[BatchesController],
         dependencies={
             "engine": Provide(provide_engine, sync_to_thread=False),
+            "public_url": Provide(provide_public_url, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers={
@@ -57,7 +58,13 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
         },
         before_send=[add_request_id],
         lifespan=[lifespan],
-        request_max_body_size=MAX_BODY_BYTES,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Batchmill", version=__version__, path="/docs",
+            description="Anthropic's Message Batches API on Postgres. Authenticate with "
+                        "`x-api-key` or `Authorization: Bearer`.",
+            render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin()],
+        ),
         debug=False,
     )
 

@@ -1,45 +1,81 @@
-"""``/v1/messages/batches``: thin handlers over ``app.batches``."""
+"""``/v1/messages/batches``: thin handlers over ``app.batches``.
+
+``?beta=true`` and the ``anthropic-beta`` header (sent by the SDK's beta client) are accepted
+and ignored: undeclared query parameters and headers play no part here.
+"""
 from __future__ import annotations
 
-import msgspec
-from litestar import Controller, Request, get, post
-from litestar.params import FromPath
+from typing import Annotated
+
+from litestar import Controller, Request, delete, get, post
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Stream
 
 from app import batches
-from app.api.dependencies import Caller, Engine
-from app.api.schemas import MessageBatch, message_batch
+from app.api.dependencies import Caller, Engine, PublicUrl
 from app.errors import InvalidRequest
+from app.schemas import (
+    BatchCreate,
+    DeletedMessageBatch,
+    MessageBatch,
+    MessageBatchPage,
+    message_batch,
+)
 
 JSONL = "application/x-jsonl"
-
-
-def _decode(body: bytes) -> object:
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+Limit = Annotated[int, Parameter(ge=1, le=1000, description="Page size, 1 to 1000.")]
+Cursor = Annotated[str | None, Parameter(max_length=100)]
 
 
 class BatchesController(Controller):
     path = "/v1/messages/batches"
+    tags = ["Message Batches"]
 
-    @post("/", status_code=200)
-    async def create(self, request: Request, engine: Engine, principal: Caller) -> MessageBatch:
-        batch = batches.parse_batch(_decode(await request.body()))
+    @post("/", status_code=200, summary="Create a Message Batch")
+    async def create(self, data: JSONBody[BatchCreate], engine: Engine, principal: Caller,
+                     public_url: PublicUrl) -> MessageBatch:
         async with engine.begin() as conn:
-            batch_id = await batches.create_batch(conn, principal.tenant_id, batch)
+            batch_id = await batches.create_batch(conn, principal.tenant_id, data)
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
-        return message_batch(row, str(request.base_url))
+        return message_batch(row, public_url)
 
-    @get("/{batch_id:str}")
-    async def retrieve(self, request: Request, engine: Engine, principal: Caller,
+    @get("/", summary="List Message Batches, newest first")
+    async def list(self, engine: Engine, principal: Caller, public_url: PublicUrl,
+                   limit: Limit = 20, after_id: Cursor = None,
+                   before_id: Cursor = None) -> MessageBatchPage:
+        if after_id is not None and before_id is not None:
+            raise InvalidRequest("Pass at most one of after_id and before_id.")
+        async with engine.connect() as conn:
+            rows, has_more = await batches.list_batches(
+                conn, principal.tenant_id, limit=limit, after_id=after_id, before_id=before_id)
+        data = [message_batch(row, public_url) for row in rows]
+        return MessageBatchPage(data=data, has_more=has_more,
+                                first_id=data[0].id if data else None,
+                                last_id=data[-1].id if data else None)
+
+    @get("/{batch_id:str}", summary="Retrieve a Message Batch")
+    async def retrieve(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                        batch_id: FromPath[str]) -> MessageBatch:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
-        return message_batch(row, str(request.base_url))
+        return message_batch(row, public_url)
 
-    @get("/{batch_id:str}/results", media_type=JSONL)
+    @post("/{batch_id:str}/cancel", status_code=200, summary="Cancel a Message Batch")
+    async def cancel(self, engine: Engine, principal: Caller, public_url: PublicUrl,
+                     batch_id: FromPath[str]) -> MessageBatch:
+        async with engine.begin() as conn:
+            row = await batches.cancel_batch(conn, principal.tenant_id, batch_id)
+        return message_batch(row, public_url)
+
+    @delete("/{batch_id:str}", status_code=200, summary="Delete an ended Message Batch")
+    async def delete(self, engine: Engine, principal: Caller,
+                     batch_id: FromPath[str]) -> DeletedMessageBatch:
+        async with engine.begin() as conn:
+            await batches.delete_batch(conn, principal.tenant_id, batch_id)
+        return DeletedMessageBatch(id=batch_id)
+
+    @get("/{batch_id:str}/results", media_type=JSONL,
+         summary="Stream the results of an ended Message Batch as JSONL")
     async def results(self, engine: Engine, principal: Caller, batch_id: FromPath[str]) -> Stream:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)

@@ -7,9 +7,10 @@ holds a stack trace or SQL (those go to the log).
 from __future__ import annotations
 
 import logging
+import re
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 
 from app.errors import BatchmillError
 
@@ -41,10 +42,33 @@ def handle_domain_error(_: Request, exc: BatchmillError) -> Response[dict[str, o
     return error_response(exc.status_code, exc.error_type, exc.message)
 
 
+_INDEX = re.compile(r"\[(\d+)\]")
+
+MESSAGES = {
+    413: "Request exceeds the maximum allowed number of bytes.",
+    405: "Method not allowed for this path.",
+}
+
+
+def _field_error(error: dict[str, object]) -> str:
+    """``requests[3].custom_id`` + msgspec's message → ``requests.3.custom_id: …``."""
+    key, message = str(error.get("key", "")), str(error.get("message", ""))
+    if key == "data":  # the body as a whole
+        return "body: Field required (a JSON object)." if message == "'data'" else message
+    path = _INDEX.sub(r".\1", key)
+    return f"{path}: {message}"
+
+
+def _message(exc: HTTPException) -> str:
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        return "; ".join(_field_error(e) for e in exc.extra if isinstance(e, dict))
+    return MESSAGES.get(exc.status_code, exc.detail)
+
+
 def handle_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
     status = exc.status_code
     error_type = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-    message = exc.detail if status < 500 else "Internal server error."
+    message = _message(exc) if status < 500 else "Internal server error."
     response = error_response(status, error_type, message)
     if exc.headers:
         response.headers.update(exc.headers)

@@ -41,6 +41,8 @@ TERMINAL_STATUSES = ("succeeded", "errored", "canceled", "expired")
 BATCH_MODES = ("realtime", "provider_batch", "auto")
 
 Money = Numeric(20, 10)
+# Batch ids are ULIDs: byte order ("C" collation) is creation order, whatever the locale.
+BatchId = Text(collation="C")
 Timestamp = DateTime(timezone=True)
 
 
@@ -95,7 +97,7 @@ class Batch(Base):
         Index("ix_batches_tenant_id_id", "tenant_id", "id"),
     )
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    id: Mapped[str] = mapped_column(BatchId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     mode: Mapped[str] = mapped_column(Text, server_default="realtime")
     priority: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -135,7 +137,7 @@ class Request(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    batch_id: Mapped[str] = mapped_column(BatchId, ForeignKey("batches.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     custom_id: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -170,7 +172,7 @@ class LlmCall(Base):
         ForeignKey("requests.id", ondelete="SET NULL"), index=True
     )
     # Denormalised so spend reports need no joins and survive the deletion of a batch.
-    batch_id: Mapped[str] = mapped_column(Text)
+    batch_id: Mapped[str] = mapped_column(BatchId)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     attempt: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(Text)

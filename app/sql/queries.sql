@@ -5,34 +5,86 @@ FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 
 -- batch_insert --
--- A new batch; every request starts out processing.
-INSERT INTO batches (id, tenant_id, mode, priority, callback_url, metadata,
-                     request_count, processing_count)
+-- A new batch. Requests whose params were rejected at submission are errored from the start;
+-- a batch with none left to process has ended.
+INSERT INTO batches (id, tenant_id, mode, priority, callback_url, metadata, request_count,
+                     processing_count, errored_count, ended_at)
 VALUES (:id, :tenant_id, :mode, :priority, :callback_url, CAST(:metadata AS jsonb),
-        :request_count, :request_count);
+        :request_count, :processing_count,
+        CAST(:request_count AS integer) - CAST(:processing_count AS integer),
+        CASE WHEN CAST(:processing_count AS integer) = 0 THEN now() END);
 
 -- requests_insert_and_defer --
--- All request rows of a batch and one queue row each, set-based, in one statement.
--- Queue rows go through procrastinate's versioned defer function, so a procrastinate
--- upgrade that keeps procrastinate_defer_jobs_v1 keeps this working.
+-- All request rows of a batch and a queue row for each one to process, set-based, in one
+-- statement. A request with an :errors entry is errored at once and never queued. Queue rows
+-- go through procrastinate's versioned defer function, so a procrastinate upgrade that keeps
+-- procrastinate_defer_jobs_v1 keeps this working.
 WITH new_requests AS (
-    INSERT INTO requests (batch_id, position, custom_id, params, model, priority)
+    INSERT INTO requests (batch_id, position, custom_id, params, model, priority, status,
+                          error, finished_at)
     SELECT :batch_id, r.position - 1, r.custom_id, r.params::jsonb,
-           r.params::jsonb ->> 'model', r.priority
+           r.params::jsonb ->> 'model', r.priority,
+           CASE WHEN r.error IS NULL THEN 'queued' ELSE 'errored' END,
+           r.error::jsonb,
+           CASE WHEN r.error IS NOT NULL THEN now() END
     FROM unnest(CAST(:custom_ids AS text[]), CAST(:params AS text[]),
-                CAST(:priorities AS integer[]))
-         WITH ORDINALITY AS r(custom_id, params, priority, position)
-    RETURNING id, priority
+                CAST(:priorities AS integer[]), CAST(:errors AS text[]))
+         WITH ORDINALITY AS r(custom_id, params, priority, error, position)
+    RETURNING id, priority, status
 )
 SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
     SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), n.priority, NULL, NULL,
-               jsonb_build_object('request_id', n.id), NULL)::procrastinate_job_to_defer_v1
+               jsonb_build_object('request_id', n.id, 'batch_id', CAST(:batch_id AS text)),
+               NULL)::procrastinate_job_to_defer_v1
     FROM new_requests n
+    WHERE n.status = 'queued'
 ))) AS deferred;
 
 -- batch_status_get --
 -- One batch as its owner sees it.
 SELECT * FROM batch_status_v1 WHERE id = :id AND tenant_id = :tenant_id;
+
+-- batches_page_older --
+-- A page of a tenant's batches, newest first, older than :after_id (from the newest if NULL).
+SELECT * FROM batch_status_v1
+WHERE tenant_id = :tenant_id AND (CAST(:after_id AS text) IS NULL OR id < :after_id)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- batches_page_newer --
+-- The page of a tenant's batches just newer than :before_id, oldest first (callers reverse it).
+SELECT * FROM batch_status_v1
+WHERE tenant_id = :tenant_id AND id > :before_id
+ORDER BY id ASC
+LIMIT :limit;
+
+-- batch_lock --
+-- Lock a tenant's batch row for a state change; serialises with the workers' counters.
+SELECT id, ended_at FROM batches WHERE id = :id AND tenant_id = :tenant_id FOR UPDATE;
+
+-- batch_cancel --
+-- Cancel every queued request of a locked batch at once and drop its pending queue rows;
+-- running requests finish. The batch is canceling until nothing runs, then ended.
+WITH canceled AS (
+    UPDATE requests SET status = 'canceled', finished_at = now()
+    WHERE batch_id = :id AND status = 'queued'
+    RETURNING id
+), dropped_jobs AS (
+    DELETE FROM procrastinate_jobs
+    WHERE status = 'todo' AND args ->> 'batch_id' = CAST(:id AS text)
+)
+UPDATE batches b
+SET cancel_initiated_at = coalesce(b.cancel_initiated_at, now()),
+    canceled_count = b.canceled_count + n.count,
+    processing_count = b.processing_count - n.count,
+    ended_at = CASE WHEN b.processing_count = n.count THEN now() ELSE b.ended_at END
+FROM (SELECT count(*)::int AS count FROM canceled) n
+WHERE b.id = :id;
+
+-- batch_delete --
+-- Delete an ended batch with its requests; its llm_calls stay (spend is history).
+DELETE FROM batches WHERE id = :id AND tenant_id = :tenant_id AND ended_at IS NOT NULL
+RETURNING id;
 
 -- batch_results --
 -- Result lines of a finished batch in submission order (read in chunks by a server cursor).
@@ -94,11 +146,12 @@ RETURNING b.id AS batch_id, b.ended_at IS NOT NULL AS batch_ended;
 WITH requeued AS (
     UPDATE requests SET status = 'queued'
     WHERE id = :request_id AND status = 'running' AND attempts = :attempt
-    RETURNING id, priority
+    RETURNING id, batch_id, priority
 )
 SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
     SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), q.priority, NULL, NULL,
-               jsonb_build_object('request_id', q.id), CAST(:run_at AS timestamptz))::procrastinate_job_to_defer_v1
+               jsonb_build_object('request_id', q.id, 'batch_id', q.batch_id),
+               CAST(:run_at AS timestamptz))::procrastinate_job_to_defer_v1
     FROM requeued q
 ))) AS deferred;
 

@@ -34,7 +34,7 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
     )
 
     @app.task(name=queue.PROCESS_REQUEST, queue=queue.QUEUE, retry=JOB_RETRY)
-    async def run_request(request_id: int) -> None:
+    async def run_request(request_id: int, batch_id: str | None = None) -> None:
         await process_request(engine, call, request_id,
                               max_attempts=settings.worker.max_attempts)
 

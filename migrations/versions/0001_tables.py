@@ -49,7 +49,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_api_keys_tenant_id'), 'api_keys', ['tenant_id'], unique=False)
     op.create_table('batches',
-    sa.Column('id', sa.Text(), nullable=False),
+    sa.Column('id', sa.Text(collation='C'), nullable=False),
     sa.Column('tenant_id', sa.BigInteger(), nullable=False),
     sa.Column('mode', sa.Text(), server_default='realtime', nullable=False),
     sa.Column('priority', sa.Integer(), server_default='0', nullable=False),
@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_index('ix_batches_tenant_id_id', 'batches', ['tenant_id', 'id'], unique=False)
     op.create_table('requests',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
-    sa.Column('batch_id', sa.Text(), nullable=False),
+    sa.Column('batch_id', sa.Text(collation='C'), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('custom_id', sa.Text(), nullable=False),
     sa.Column('params', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
@@ -109,7 +109,7 @@ def upgrade() -> None:
     op.create_table('llm_calls',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('request_id', sa.BigInteger(), nullable=True),
-    sa.Column('batch_id', sa.Text(), nullable=False),
+    sa.Column('batch_id', sa.Text(collation='C'), nullable=False),
     sa.Column('tenant_id', sa.BigInteger(), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
     sa.Column('model', sa.Text(), nullable=False),

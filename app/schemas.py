@@ -1,0 +1,102 @@
+"""Wire shapes of the Message Batches API, as Anthropic's (plus Batchmill's documented
+extensions), as msgspec Structs: the API decodes into them and the OpenAPI schema is made
+from them."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+CUSTOM_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+MAX_REQUESTS = 100_000
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+MAX_URL_LENGTH = 2048
+
+Priority = Annotated[int, msgspec.Meta(
+    ge=MIN_PRIORITY, le=MAX_PRIORITY,
+    description="Batchmill extension: higher runs first (default 0).")]
+
+
+class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """One request of a batch: a Messages API body under a caller-chosen id."""
+
+    custom_id: Annotated[str, msgspec.Meta(
+        pattern=CUSTOM_ID_PATTERN, description="Unique within the batch; names the result.")]
+    params: Annotated[dict[str, Any], msgspec.Meta(
+        description="Messages API parameters (model, max_tokens, messages, ...). Problems in "
+                    "them are reported as an errored result, as Anthropic does.")]
+    priority: Priority | None = None
+
+
+class BatchCreate(msgspec.Struct, forbid_unknown_fields=True):
+    requests: Annotated[list[BatchRequest], msgspec.Meta(min_length=1, max_length=MAX_REQUESTS)]
+    priority: Priority = 0
+    metadata: Annotated[dict[str, Any] | None, msgspec.Meta(
+        description="Batchmill extension: free-form JSON kept with the batch (≤ 16 KiB).")] = None
+    mode: Annotated[Literal["realtime", "provider_batch", "auto"], msgspec.Meta(
+        description="Batchmill extension: how requests reach Claude.")] = "realtime"
+    callback_url: Annotated[str, msgspec.Meta(
+        max_length=MAX_URL_LENGTH, pattern=r"^https?://",
+        description="Batchmill extension: called when the batch ends.")] | None = None
+
+
+class RequestCounts(msgspec.Struct):
+    """Batchmill reports live counts while a batch runs (Anthropic keeps them at 0 until the
+    batch ends)."""
+
+    processing: int
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
+
+
+class MessageBatch(msgspec.Struct):
+    id: str
+    processing_status: Literal["in_progress", "canceling", "ended"]
+    request_counts: RequestCounts
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None
+    cancel_initiated_at: dt.datetime | None
+    archived_at: dt.datetime | None
+    results_url: str | None
+    type: Literal["message_batch"] = "message_batch"
+
+
+class MessageBatchPage(msgspec.Struct):
+    data: list[MessageBatch]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
+
+
+class DeletedMessageBatch(msgspec.Struct):
+    id: str
+    type: Literal["message_batch_deleted"] = "message_batch_deleted"
+
+
+def message_batch(row: Mapping[str, Any], base_url: str) -> MessageBatch:
+    """A ``batch_status_v1`` row as a MessageBatch; ``results_url`` is absolute once ended."""
+    ended = row["processing_status"] == "ended"
+    return MessageBatch(
+        id=row["id"],
+        processing_status=row["processing_status"],
+        request_counts=RequestCounts(
+            processing=row["processing_count"],
+            succeeded=row["succeeded_count"],
+            errored=row["errored_count"],
+            canceled=row["canceled_count"],
+            expired=row["expired_count"],
+        ),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        ended_at=row["ended_at"],
+        cancel_initiated_at=row["cancel_initiated_at"],
+        archived_at=row["archived_at"],
+        results_url=(
+            f"{base_url.rstrip('/')}/v1/messages/batches/{row['id']}/results" if ended else None
+        ),
+    )
