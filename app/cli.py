@@ -7,9 +7,15 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+T = TypeVar("T")
 
 
 def _env(name: str, default: str) -> str:
@@ -50,22 +56,50 @@ def cmd_simulator(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+def _in_transaction(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on a short-lived engine."""
     from app.db.engine import create_engine
-    from app.keys import create_key
 
-    async def run() -> str:
+    async def run() -> T:
         engine = create_engine(settings.database, pool_size=1)
         try:
             async with engine.begin() as conn:
-                return await create_key(conn, args.tenant)
+                return await work(conn)
         finally:
             await engine.dispose()
 
-    print(asyncio.run(run()))
+    return asyncio.run(run())
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.keys import create_key
+
+    print(_in_transaction(settings, lambda conn: create_key(conn, args.tenant)))
     print(f"API key for tenant {args.tenant!r} (shown once; only its hash is stored)",
           file=sys.stderr)
     return 0
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.keys import list_keys
+
+    keys = _in_transaction(settings, lambda conn: list_keys(conn, args.tenant))
+    print(f"{'ID':>6}  {'TENANT':<20} {'PREFIX':<12} {'CREATED':<20} REVOKED")
+    for k in keys:
+        revoked = k.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if k.revoked_at else "-"
+        print(f"{k.id:>6}  {k.tenant:<20} {k.prefix + '…':<12} "
+              f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from app.keys import revoke_key
+
+    if _in_transaction(settings, lambda conn: revoke_key(conn, args.key_id)):
+        print(f"key {args.key_id} revoked")
+        return 0
+    print(f"error: no active key with id {args.key_id}", file=sys.stderr)
+    return 1
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("create", help="create a key for a tenant and print it once")
     p.add_argument("--tenant", required=True)
     p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list", help="list keys (prefixes only; keys are never stored)")
+    p.add_argument("--tenant", default=None, help="only this tenant's keys")
+    p.set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("revoke", help="revoke a key by its id (see keys list)")
+    p.add_argument("key_id", type=int)
+    p.set_defaults(func=cmd_keys_revoke)
 
     p = sub.add_parser("demo", help="run a sample batch end to end (embedded Postgres and "
                        "the simulator unless configured)")

@@ -5,11 +5,12 @@ lookup is an index probe on the digest: no comparison of secrets happens in Pyth
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,3 +55,29 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
         await conn.execute(queries["api_key_authenticate"], {"key_hash": hash_key(key)})
     ).first()
     return Principal(row.tenant_id, row.tenant_name) if row else None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    tenant: str
+    prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+async def list_keys(conn: AsyncConnection, tenant: str | None = None) -> list[KeyInfo]:
+    query = (select(ApiKey.id, Tenant.name, ApiKey.prefix, ApiKey.created_at, ApiKey.revoked_at)
+             .join(Tenant, Tenant.id == ApiKey.tenant_id).order_by(ApiKey.id))
+    if tenant is not None:
+        query = query.where(Tenant.name == tenant)
+    return [KeyInfo(*row) for row in await conn.execute(query)]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: int) -> bool:
+    """Revoke a key by id; it fails authentication from the next request on. False if no
+    active key has that id."""
+    revoked = await conn.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now()).returning(ApiKey.id))
+    return revoked.first() is not None
