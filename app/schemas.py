@@ -100,3 +100,40 @@ def message_batch(row: Mapping[str, Any], base_url: str) -> MessageBatch:
             f"{base_url.rstrip('/')}/v1/messages/batches/{row['id']}/results" if ended else None
         ),
     )
+
+
+class ErrorDetail(msgspec.Struct):
+    type: Literal["invalid_request_error", "authentication_error", "permission_error",
+                  "not_found_error", "request_too_large", "rate_limit_error", "api_error",
+                  "overloaded_error"]
+    message: str
+
+
+class ErrorResponse(msgspec.Struct):
+    """Every error, everywhere: Anthropic's shape."""
+
+    error: ErrorDetail
+    type: Literal["error"] = "error"
+
+
+class SucceededResult(msgspec.Struct, tag="succeeded", tag_field="type"):
+    message: dict[str, Any]
+
+
+class ErroredResult(msgspec.Struct, tag="errored", tag_field="type"):
+    error: ErrorResponse
+
+
+class CanceledResult(msgspec.Struct, tag="canceled", tag_field="type"):
+    pass
+
+
+class ExpiredResult(msgspec.Struct, tag="expired", tag_field="type"):
+    pass
+
+
+class BatchResult(msgspec.Struct):
+    """One line of the results JSONL."""
+
+    custom_id: str
+    result: SucceededResult | ErroredResult | CanceledResult | ExpiredResult

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Stream
 
@@ -16,7 +17,9 @@ from app.api.dependencies import Caller, Engine, PublicUrl
 from app.errors import InvalidRequest
 from app.schemas import (
     BatchCreate,
+    BatchResult,
     DeletedMessageBatch,
+    ErrorResponse,
     MessageBatch,
     MessageBatchPage,
     message_batch,
@@ -27,11 +30,21 @@ Limit = Annotated[int, Parameter(ge=1, le=1000, description="Page size, 1 to 100
 Cursor = Annotated[str | None, Parameter(max_length=100)]
 
 
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """Document error responses in the shape they really have (not Litestar's default).
+    Any request can be malformed (400), unauthenticated (401) or meet an internal error."""
+    meaning = {400: "Invalid request", 401: "Missing, unknown or revoked API key",
+               404: "No such batch for this API key's tenant",
+               413: "Request body over the size limit", 500: "Internal error"}
+    return {s: ResponseSpec(data_container=ErrorResponse, description=meaning[s])
+            for s in (400, *statuses, 401, 500)}
+
+
 class BatchesController(Controller):
     path = "/v1/messages/batches"
     tags = ["Message Batches"]
 
-    @post("/", status_code=200, summary="Create a Message Batch")
+    @post("/", status_code=200, summary="Create a Message Batch", responses=_errors(413))
     async def create(self, data: JSONBody[BatchCreate], engine: Engine, principal: Caller,
                      public_url: PublicUrl) -> MessageBatch:
         async with engine.begin() as conn:
@@ -39,7 +52,7 @@ class BatchesController(Controller):
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
         return message_batch(row, public_url)
 
-    @get("/", summary="List Message Batches, newest first")
+    @get("/", summary="List Message Batches, newest first", responses=_errors())
     async def list(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                    limit: Limit = 20, after_id: Cursor = None,
                    before_id: Cursor = None) -> MessageBatchPage:
@@ -53,21 +66,23 @@ class BatchesController(Controller):
                                 first_id=data[0].id if data else None,
                                 last_id=data[-1].id if data else None)
 
-    @get("/{batch_id:str}", summary="Retrieve a Message Batch")
+    @get("/{batch_id:str}", summary="Retrieve a Message Batch", responses=_errors(404))
     async def retrieve(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                        batch_id: FromPath[str]) -> MessageBatch:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
         return message_batch(row, public_url)
 
-    @post("/{batch_id:str}/cancel", status_code=200, summary="Cancel a Message Batch")
+    @post("/{batch_id:str}/cancel", status_code=200, summary="Cancel a Message Batch",
+          responses=_errors(404))
     async def cancel(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                      batch_id: FromPath[str]) -> MessageBatch:
         async with engine.begin() as conn:
             row = await batches.cancel_batch(conn, principal.tenant_id, batch_id)
         return message_batch(row, public_url)
 
-    @delete("/{batch_id:str}", status_code=200, summary="Delete an ended Message Batch")
+    @delete("/{batch_id:str}", status_code=200, summary="Delete an ended Message Batch",
+            responses=_errors(404))
     async def delete(self, engine: Engine, principal: Caller,
                      batch_id: FromPath[str]) -> DeletedMessageBatch:
         async with engine.begin() as conn:
@@ -75,7 +90,10 @@ class BatchesController(Controller):
         return DeletedMessageBatch(id=batch_id)
 
     @get("/{batch_id:str}/results", media_type=JSONL,
-         summary="Stream the results of an ended Message Batch as JSONL")
+         summary="Stream the results of an ended Message Batch as JSONL",
+         responses={200: ResponseSpec(data_container=BatchResult, media_type=JSONL,
+                                      description="One BatchResult per line, in submission order"),
+                    **_errors(404)})
     async def results(self, engine: Engine, principal: Caller, batch_id: FromPath[str]) -> Stream:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
