@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean bench-spine
+.PHONY: demo test venv clean bench-spine bench-api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,6 @@ clean:
 ## BATCHMILL_BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test.
 bench-spine: $(STAMP)
 	$(BIN)/python -m bench.spine
+
+bench-api: $(STAMP)
+	$(BIN)/python -m bench.api_reads

@@ -5,6 +5,7 @@ row commit together or not at all, in two statements whatever the batch size.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,12 +22,32 @@ from app.sql import queries
 MAX_METADATA_BYTES = 16 * 1024
 RESULTS_CHUNK_ROWS = 1_000
 ROLES = ("user", "assistant")
+_INDEX = re.compile(r"\[(\d+)\]")
 
 _encode = msgspec.json.encode
 
 
-def check_batch(batch: BatchCreate) -> None:
-    """What the schema cannot say: unique custom_ids, metadata size, a usable callback URL."""
+_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def decode_batch(body: bytes) -> BatchCreate:
+    """Decode a submission straight from its bytes (each request's params stay raw JSON that
+    points into ``body``), turning msgspec's errors into Anthropic-style messages."""
+    try:
+        return msgspec.json.decode(body, type=BatchCreate)
+    except msgspec.ValidationError as exc:
+        match = _PATH.match(str(exc))
+        assert match is not None
+        path = _INDEX.sub(r".\1", (match["path"] or "").lstrip(".")) or "body"
+        raise InvalidRequest(f"{path}: {match['message']}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+
+
+def check_batch(batch: BatchCreate) -> list[dict[str, Any] | None]:
+    """What the schema cannot say. Raises for a batch Anthropic would refuse (duplicate
+    custom_ids, params that are not objects, oversized metadata, an unusable callback URL);
+    returns each request's params error, which becomes an errored result, or None."""
     seen: dict[str, int] = {}
     for index, request in enumerate(batch.requests):
         first = seen.setdefault(request.custom_id, index)
@@ -39,22 +60,41 @@ def check_batch(batch: BatchCreate) -> None:
         raise InvalidRequest(f"metadata: must be at most {MAX_METADATA_BYTES:,} bytes of JSON.")
     if batch.callback_url is not None and not urlsplit(batch.callback_url).hostname:
         raise InvalidRequest("callback_url: must be an absolute http(s) URL with a host.")
+    return [params_error(_view(i, r.params)) for i, r in enumerate(batch.requests)]
+
+
+class _ParamsView(msgspec.Struct):
+    """The fields of Messages params that are checked at submission; the rest pass through."""
+
+    model: Any = None
+    max_tokens: Any = None
+    messages: Any = None
+    stream: Any = None
+
+
+def _view(index: int, raw: msgspec.Raw) -> _ParamsView:
+    try:
+        return msgspec.json.decode(raw, type=_ParamsView)
+    except msgspec.ValidationError:
+        raise InvalidRequest(f"requests.{index}.params: Expected `object`.") from None
 
 
 def _invalid(message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
 
 
-def params_error(params: Mapping[str, Any]) -> dict[str, Any] | None:
+def params_error(params: Mapping[str, Any] | _ParamsView) -> dict[str, Any] | None:
     """The error Anthropic would report for these Messages params, or None if they may be sent.
     Like Anthropic, these problems become errored results, not a rejected batch."""
-    model = params.get("model")
+    if isinstance(params, Mapping):
+        params = _ParamsView(**{f: params.get(f) for f in _ParamsView.__struct_fields__})
+    model = params.model
     if not isinstance(model, str) or not model:
         return _invalid("params.model: Field required (a non-empty string).")
-    max_tokens = params.get("max_tokens")
+    max_tokens = params.max_tokens
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         return _invalid("params.max_tokens: Field required (an integer >= 1).")
-    messages = params.get("messages")
+    messages = params.messages
     if not isinstance(messages, list) or not messages:
         return _invalid("params.messages: Field required (a non-empty list).")
     for index, message in enumerate(messages):
@@ -63,15 +103,14 @@ def params_error(params: Mapping[str, Any]) -> dict[str, Any] | None:
         content = message.get("content")
         if not (isinstance(content, str) and content) and not (isinstance(content, list) and content):
             return _invalid(f"params.messages.{index}.content: Field required.")
-    if params.get("stream"):
+    if params.stream:
         return _invalid("params.stream: streaming is not supported in Message Batches.")
     return None
 
 
 async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate) -> str:
     """Insert the batch, its requests and their queue rows; the caller owns the transaction."""
-    check_batch(batch)
-    errors = [params_error(r.params) for r in batch.requests]
+    errors = check_batch(batch)
     batch_id = ids.batch_id()
     await conn.execute(queries["batch_insert"], {
         "id": batch_id,
@@ -86,7 +125,7 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
     await conn.execute(queries["requests_insert_and_defer"], {
         "batch_id": batch_id,
         "custom_ids": [r.custom_id for r in batch.requests],
-        "params": [_encode(r.params).decode() for r in batch.requests],
+        "params": [bytes(r.params).decode() for r in batch.requests],
         "priorities": [batch.priority if r.priority is None else r.priority
                        for r in batch.requests],
         "errors": [None if e is None else _encode(e).decode() for e in errors],

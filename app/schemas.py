@@ -24,9 +24,12 @@ class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
 
     custom_id: Annotated[str, msgspec.Meta(
         pattern=CUSTOM_ID_PATTERN, description="Unique within the batch; names the result.")]
-    params: Annotated[dict[str, Any], msgspec.Meta(
+    # Kept as the raw JSON it arrived as: stored as is, never decoded into Python objects and
+    # encoded again, so a 256 MB batch costs little more than its bytes.
+    params: Annotated[msgspec.Raw, msgspec.Meta(
         description="Messages API parameters (model, max_tokens, messages, ...). Problems in "
-                    "them are reported as an errored result, as Anthropic does.")]
+                    "them are reported as an errored result, as Anthropic does.",
+        extra_json_schema={"type": "object"})]
     priority: Priority | None = None
 
 

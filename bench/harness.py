@@ -42,6 +42,7 @@ class Running:
     api_url: str
     api_key: str
     database: DatabaseUrl
+    api_pid: int
 
     def client(self) -> anthropic.Anthropic:
         return anthropic.Anthropic(base_url=self.api_url, api_key=self.api_key,
@@ -61,13 +62,19 @@ def batchmill(database: DatabaseUrl, *, workers: int = 1, concurrency: int = 16,
     with contextlib.ExitStack() as stack:
         stack.enter_context(process("simulator", "--port", str(sim_port), env=env,
                                     log=logs / "bench-sim.log"))
-        stack.enter_context(process("serve", "--port", str(api_port), env=env,
-                                    log=logs / "bench-api.log"))
+        api = stack.enter_context(process("serve", "--port", str(api_port), env=env,
+                                          log=logs / "bench-api.log"))
         for i in range(workers):
             stack.enter_context(process("worker", env=env, log=logs / f"bench-worker-{i}.log"))
         wait_for_http(f"http://127.0.0.1:{api_port}/v1/messages/batches")
         wait_for_http(f"http://127.0.0.1:{sim_port}/")
-        yield Running(f"http://127.0.0.1:{api_port}", key, database)
+        yield Running(f"http://127.0.0.1:{api_port}", key, database, api.pid)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
 def requests(count: int, words: int = 60) -> list[dict[str, object]]:

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, post
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.openapi.spec import Operation
+from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
 from app import batches
@@ -40,15 +44,44 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
             for s in (400, *statuses, 401, 500)}
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace msgspec's ``#/$defs/…`` references with the definitions themselves."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(value, defs) for value in node]
+    return node
+
+
+_BATCH_CREATE = msgspec.json.schema(BatchCreate)
+BATCH_CREATE_SCHEMA = _inline(_BATCH_CREATE, _BATCH_CREATE.pop("$defs"))
+
+
+class CreateBatchOperation(Operation):
+    """``create`` decodes its body itself (params stay raw JSON), so Litestar cannot see the
+    body's type: document it here, from the same Struct."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        schema["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": BATCH_CREATE_SCHEMA}}}
+        return schema
+
+
 class BatchesController(Controller):
     path = "/v1/messages/batches"
     tags = ["Message Batches"]
 
-    @post("/", status_code=200, summary="Create a Message Batch", responses=_errors(413))
-    async def create(self, data: JSONBody[BatchCreate], engine: Engine, principal: Caller,
+    @post("/", status_code=200, summary="Create a Message Batch", responses=_errors(413),
+          operation_class=CreateBatchOperation)
+    async def create(self, request: Request, engine: Engine, principal: Caller,
                      public_url: PublicUrl) -> MessageBatch:
+        batch = batches.decode_batch(await request.body())
         async with engine.begin() as conn:
-            batch_id = await batches.create_batch(conn, principal.tenant_id, data)
+            batch_id = await batches.create_batch(conn, principal.tenant_id, batch)
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
         return message_batch(row, public_url)
 

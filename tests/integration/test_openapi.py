@@ -23,8 +23,12 @@ async def test_schema_describes_every_operation_and_the_error_shape(stack: Stack
     assert set(batch["required"]) >= {"id", "processing_status", "request_counts", "created_at",
                                       "expires_at", "results_url"}
     create = schema["paths"]["/v1/messages/batches"]["post"]
-    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/BatchCreate")
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["requests"] and body["additionalProperties"] is False
+    request = body["properties"]["requests"]["items"]
+    assert request["properties"]["custom_id"]["pattern"] == "^[a-zA-Z0-9_-]{1,64}$"
+    assert request["properties"]["params"]["type"] == "object"
+    assert body["properties"]["requests"]["maxItems"] == 100_000
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():
