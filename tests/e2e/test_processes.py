@@ -71,3 +71,22 @@ def test_demo_on_a_fresh_machine_uses_an_embedded_postgres(tmp_path: Path) -> No
     assert "starting an embedded Postgres" in result.stdout
     assert "20 results: 20 succeeded" in result.stdout
     assert (tmp_path / ".batchmill" / "pgdata").is_dir()
+
+
+def test_keys_list_and_revoke(database_url: DatabaseUrl) -> None:
+    env = environment(BATCHMILL_DATABASE_URL=database_url.url)
+    key = run("keys", "create", "--tenant", "acme", env=env).stdout.strip()
+    run("keys", "create", "--tenant", "other", env=env)
+    listed = run("keys", "list", "--tenant", "acme", env=env)
+    assert listed.returncode == 0
+    rows = listed.stdout.splitlines()[1:]
+    assert len(rows) == 1 and "acme" in rows[0] and key[:10] in rows[0]
+    assert key not in listed.stdout  # never the key itself
+    key_id = rows[0].split()[0]
+    assert run("keys", "revoke", key_id, env=env).returncode == 0
+    revoked_row = run("keys", "list", "--tenant", "acme", env=env).stdout.splitlines()[1]
+    assert not revoked_row.rstrip().endswith("-")  # a revocation time is shown
+    other_row = run("keys", "list", "--tenant", "other", env=env).stdout.splitlines()[1]
+    assert other_row.rstrip().endswith("-")  # the other tenant's key is untouched
+    again = run("keys", "revoke", key_id, env=env)
+    assert again.returncode == 1 and "no active key" in again.stderr
