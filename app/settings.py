@@ -14,12 +14,30 @@ DEFAULT_WORKER_CONCURRENCY = 16
 DEFAULT_CALL_TIMEOUT_SECONDS = 600.0
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
+DEFAULT_HEARTBEAT_SECONDS = 10.0
+DEFAULT_STALLED_AFTER_SECONDS = 60.0
+DEFAULT_RETRY_BASE_SECONDS = 1.0
+DEFAULT_RETRY_MAX_SECONDS = 300.0
+DEFAULT_RESCUE_EVERY_SECONDS = 30
+DEFAULT_EXPIRE_EVERY_SECONDS = 60
+DEFAULT_ARCHIVE_EVERY_SECONDS = 3600
+DEFAULT_RETENTION_DAYS = 29.0
+DEFAULT_QUEUE_RETENTION_HOURS = 24
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024  # Anthropic's limit for one batch
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name) or default)
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name) or default)
 
 
 @dataclass(frozen=True)
@@ -63,11 +81,38 @@ class AnthropicSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """``concurrency``: provider calls in flight per worker process. ``max_attempts``: provider
-    calls a request may make before it is errored with the last provider error."""
-
     concurrency: int = DEFAULT_WORKER_CONCURRENCY
+    """Provider calls in flight per worker process."""
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    """Provider calls a request may make before it is errored with the last provider error."""
+    retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
+    """Backoff before the 2nd attempt; it doubles per attempt (full jitter), never below the
+    provider's retry-after."""
+    retry_max_seconds: float = DEFAULT_RETRY_MAX_SECONDS
+    """Longest backoff between two attempts."""
+    shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
+    """On SIGTERM/SIGINT: how long in-flight calls may finish; the rest are re-queued."""
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    """How often a worker proves it is alive."""
+    stalled_after_seconds: float = DEFAULT_STALLED_AFTER_SECONDS
+    """A worker silent this long is dead: its running jobs are retried elsewhere."""
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """Periodic jobs, run by whichever worker picks them up (each once per period)."""
+
+    rescue_every_seconds: int = DEFAULT_RESCUE_EVERY_SECONDS
+    """How often jobs of dead workers are looked for and retried."""
+    expire_every_seconds: int = DEFAULT_EXPIRE_EVERY_SECONDS
+    """How often batches past expires_at are ended with their unfinished requests expired."""
+    archive_every_seconds: int = DEFAULT_ARCHIVE_EVERY_SECONDS
+    """How often old batches are archived and finished queue rows deleted."""
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    """Results stay retrievable this long after a batch's creation (Anthropic: 29 days); then
+    prompts and outputs are removed, usage and cost kept."""
+    queue_retention_hours: int = DEFAULT_QUEUE_RETENTION_HOURS
+    """Failed, aborted or cancelled queue rows are deleted after this long."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +123,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     anthropic: AnthropicSettings = field(default_factory=AnthropicSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
 
     @property
     def database(self) -> DatabaseUrl:
@@ -89,21 +135,37 @@ class Settings:
     def from_env(cls) -> Settings:
         return cls(
             database_url=_env("BATCHMILL_DATABASE_URL"),
-            db_pool_size=int(_env("BATCHMILL_DB_POOL_SIZE", str(DEFAULT_DB_POOL_SIZE))),
+            db_pool_size=_int("BATCHMILL_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),
             public_url=_env("BATCHMILL_PUBLIC_URL"),
-            max_body_bytes=int(_env("BATCHMILL_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
+            max_body_bytes=_int("BATCHMILL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             anthropic=AnthropicSettings(
                 api_key=_env("ANTHROPIC_API_KEY"),
                 base_url=_env("ANTHROPIC_BASE_URL"),
-                call_timeout_seconds=float(
-                    _env("BATCHMILL_CALL_TIMEOUT_SECONDS", str(DEFAULT_CALL_TIMEOUT_SECONDS))
-                ),
+                call_timeout_seconds=_float("BATCHMILL_CALL_TIMEOUT_SECONDS",
+                                            DEFAULT_CALL_TIMEOUT_SECONDS),
             ),
             worker=WorkerSettings(
-                concurrency=int(
-                    _env("BATCHMILL_WORKER_CONCURRENCY", str(DEFAULT_WORKER_CONCURRENCY))
-                ),
-                max_attempts=int(_env("BATCHMILL_MAX_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS))),
+                concurrency=_int("BATCHMILL_WORKER_CONCURRENCY", DEFAULT_WORKER_CONCURRENCY),
+                max_attempts=_int("BATCHMILL_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
+                retry_base_seconds=_float("BATCHMILL_RETRY_BASE_SECONDS",
+                                          DEFAULT_RETRY_BASE_SECONDS),
+                retry_max_seconds=_float("BATCHMILL_RETRY_MAX_SECONDS", DEFAULT_RETRY_MAX_SECONDS),
+                shutdown_grace_seconds=_float("BATCHMILL_SHUTDOWN_GRACE_SECONDS",
+                                              DEFAULT_SHUTDOWN_GRACE_SECONDS),
+                heartbeat_seconds=_float("BATCHMILL_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS),
+                stalled_after_seconds=_float("BATCHMILL_STALLED_AFTER_SECONDS",
+                                             DEFAULT_STALLED_AFTER_SECONDS),
+            ),
+            maintenance=MaintenanceSettings(
+                rescue_every_seconds=_int("BATCHMILL_RESCUE_EVERY_SECONDS",
+                                          DEFAULT_RESCUE_EVERY_SECONDS),
+                expire_every_seconds=_int("BATCHMILL_EXPIRE_EVERY_SECONDS",
+                                          DEFAULT_EXPIRE_EVERY_SECONDS),
+                archive_every_seconds=_int("BATCHMILL_ARCHIVE_EVERY_SECONDS",
+                                           DEFAULT_ARCHIVE_EVERY_SECONDS),
+                retention_days=_float("BATCHMILL_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
+                queue_retention_hours=_int("BATCHMILL_QUEUE_RETENTION_HOURS",
+                                           DEFAULT_QUEUE_RETENTION_HOURS),
             ),
         )
 

@@ -95,6 +95,9 @@ class Batch(Base):
             name="counts_non_negative",
         ),
         Index("ix_batches_tenant_id_id", "tenant_id", "id"),
+        Index("ix_batches_expires_at_open", "expires_at", postgresql_where=text("ended_at IS NULL")),
+        Index("ix_batches_created_at_unarchived", "created_at",
+              postgresql_where=text("archived_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(BatchId, primary_key=True)
@@ -130,8 +133,11 @@ class Request(Base):
             f"({_in('status', TERMINAL_STATUSES)}) = (finished_at IS NOT NULL)",
             name="terminal_iff_finished",
         ),
-        CheckConstraint("status <> 'succeeded' OR result IS NOT NULL", name="succeeded_has_result"),
-        CheckConstraint("status <> 'errored' OR error IS NOT NULL", name="errored_has_error"),
+        # Archiving removes params, result and error together: until then they are kept.
+        CheckConstraint("status <> 'succeeded' OR result IS NOT NULL OR params IS NULL",
+                        name="succeeded_has_result"),
+        CheckConstraint("status <> 'errored' OR error IS NOT NULL OR params IS NULL",
+                        name="errored_has_error"),
         CheckConstraint("custom_id ~ '^[a-zA-Z0-9_-]{1,64}$'", name="custom_id"),
         CheckConstraint("attempts >= 0", name="attempts"),
     )

@@ -166,3 +166,60 @@ SELECT count(*) AS calls,
        count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls
 FROM llm_calls
 WHERE batch_id = :batch_id;
+
+-- request_release --
+-- Give back a claimed attempt that was interrupted (worker shutdown) so it runs again now.
+WITH released AS (
+    UPDATE requests SET status = 'queued'
+    WHERE id = :request_id AND status = 'running' AND attempts = :attempt
+    RETURNING id, batch_id, priority
+)
+SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
+    SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), r.priority, NULL, NULL,
+               jsonb_build_object('request_id', r.id, 'batch_id', r.batch_id),
+               NULL)::procrastinate_job_to_defer_v1
+    FROM released r
+))) AS deferred;
+
+-- batches_expire --
+-- End up to :limit batches past expires_at: every unfinished request (queued, or running —
+-- a late answer is then a no-op) becomes expired and pending queue rows are dropped.
+WITH due AS (
+    SELECT id FROM batches
+    WHERE ended_at IS NULL AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), expired AS (
+    UPDATE requests r SET status = 'expired', finished_at = now()
+    FROM due
+    WHERE r.batch_id = due.id AND r.status IN ('queued', 'running')
+    RETURNING r.batch_id
+), dropped_jobs AS (
+    DELETE FROM procrastinate_jobs j USING due
+    WHERE j.status = 'todo' AND j.args ->> 'batch_id' = due.id
+)
+UPDATE batches b
+SET expired_count = b.expired_count + c.count,
+    processing_count = b.processing_count - c.count,
+    ended_at = now()
+FROM (SELECT batch_id, count(*)::int AS count FROM expired GROUP BY batch_id) c
+WHERE b.id = c.batch_id
+RETURNING b.id;
+
+-- batches_archive --
+-- Archive up to :limit ended batches created before :before: prompts, outputs and errors
+-- are removed; counts, usage and cost stay for reporting.
+WITH due AS (
+    SELECT id FROM batches
+    WHERE archived_at IS NULL AND ended_at IS NOT NULL AND created_at < :before
+    ORDER BY created_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), scrubbed AS (
+    UPDATE requests r SET params = NULL, result = NULL, error = NULL
+    FROM due WHERE r.batch_id = due.id
+)
+UPDATE batches b SET archived_at = now()
+FROM due WHERE b.id = due.id
+RETURNING b.id;

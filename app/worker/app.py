@@ -10,6 +10,7 @@ from app import queue
 from app.db.engine import create_engine
 from app.llm.client import call_messages, create_client
 from app.settings import Settings
+from app.worker import maintenance
 from app.worker.requests import process_request
 
 # Infrastructure failures (database unreachable, a bug) fail the job; procrastinate runs it
@@ -35,9 +36,9 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
 
     @app.task(name=queue.PROCESS_REQUEST, queue=queue.QUEUE, retry=JOB_RETRY)
     async def run_request(request_id: int, batch_id: str | None = None) -> None:
-        await process_request(engine, call, request_id,
-                              max_attempts=settings.worker.max_attempts)
+        await process_request(engine, call, request_id, settings.worker)
 
+    maintenance.register(app, engine, settings.worker, settings.maintenance)
     return app
 
 
@@ -47,14 +48,18 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None, wait
     ``wait=False``, until the queue is empty."""
     engine = create_engine(settings.database, pool_size=settings.db_pool_size)
     app = create_worker_app(settings, engine)
+    worker = settings.worker
     try:
         async with app.open_async():
             await app.run_worker_async(
-                queues=[queue.QUEUE],
-                concurrency=concurrency or settings.worker.concurrency,
+                queues=[queue.QUEUE, maintenance.QUEUE],
+                concurrency=concurrency or worker.concurrency,
                 wait=wait,
                 delete_jobs="successful",
                 install_signal_handlers=install_signal_handlers,
+                shutdown_graceful_timeout=worker.shutdown_grace_seconds,
+                update_heartbeat_interval=worker.heartbeat_seconds,
+                stalled_worker_timeout=worker.stalled_after_seconds,
             )
     finally:
         await engine.dispose()

@@ -3,6 +3,7 @@ idempotent, so a re-run after a crash never records twice (a repeated provider c
 logged in llm_calls: it is real money)."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app import queue
 from app.llm.backoff import retry_delay
 from app.llm.outcome import CallOutcome
+from app.settings import WorkerSettings
 from app.sql import queries
 
 log = logging.getLogger("batchmill.worker")
@@ -103,22 +105,36 @@ async def requeue(conn: AsyncConnection, claim: Claim, run_at: dt.datetime) -> N
     )
 
 
-async def process_request(engine: AsyncEngine, call: CallFn, request_id: int, *,
-                          max_attempts: int) -> None:
+async def release(engine: AsyncEngine, claim: Claim) -> None:
+    """Hand an interrupted attempt back to the queue, to run again at once."""
+    async with engine.begin() as conn:
+        await conn.execute(queries["request_release"], {
+            "request_id": claim.request_id, "attempt": claim.attempt,
+            "queue": queue.QUEUE, "task": queue.PROCESS_REQUEST})
+
+
+async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
+                          policy: WorkerSettings) -> None:
     """The whole life of one attempt. The call and everything it cost are recorded in one
     transaction with the request's new state."""
     current = await claim(engine, request_id)
     if current is None:
         return
-    outcome = await call(current.params)
+    try:
+        outcome = await call(current.params)
+    except asyncio.CancelledError:
+        # Shutdown past its grace period: the request must not stay 'running' with no job.
+        await asyncio.shield(release(engine, current))
+        raise
     async with engine.begin() as conn:
         cost = await record_call(conn, current, outcome)
         error = outcome.error
         if error is None:
             ended = await finish(conn, current, status="succeeded", result=outcome.message,
                                  outcome=outcome, cost=cost)
-        elif error.retryable and current.attempt < max_attempts:
-            delay = retry_delay(current.attempt, error.retry_after_seconds)
+        elif error.retryable and current.attempt < policy.max_attempts:
+            delay = retry_delay(current.attempt, error.retry_after_seconds,
+                                base=policy.retry_base_seconds, cap=policy.retry_max_seconds)
             await requeue(conn, current, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))
             ended = False
         else:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.llm.client import call_messages
 from app.llm.outcome import CallError, CallOutcome, Usage
+from app.settings import WorkerSettings
 from app.worker import requests as worker
 from tests.conftest import Stack
 from tests.integration.helpers import summarise_requests
@@ -44,12 +45,12 @@ def _simulator_call(stack: Stack):  # type: ignore[no-untyped-def]
 async def test_rerun_of_a_finished_request_records_nothing(stack: Stack) -> None:
     request_id = await _one_request(stack)
     call = _simulator_call(stack)
-    await worker.process_request(stack.engine, call, request_id, max_attempts=3)
+    await worker.process_request(stack.engine, call, request_id, policy=WorkerSettings(max_attempts=3))
     first = await _state(stack.engine, request_id)
     assert first == {"status": "succeeded", "attempts": 1, "processing_count": 0,
                      "succeeded_count": 1, "errored_count": 0, "ended": True, "calls": 1}
     # The same job run again (a crash after commit, before procrastinate marked it done).
-    await worker.process_request(stack.engine, call, request_id, max_attempts=3)
+    await worker.process_request(stack.engine, call, request_id, policy=WorkerSettings(max_attempts=3))
     assert await _state(stack.engine, request_id) == first
 
 
@@ -89,7 +90,7 @@ async def test_final_provider_error_errors_the_request_after_one_call(stack: Sta
                            error=CallError("invalid_request_error", "bad", retryable=False,
                                            body=body))
 
-    await worker.process_request(stack.engine, rejected, request_id, max_attempts=8)
+    await worker.process_request(stack.engine, rejected, request_id, policy=WorkerSettings(max_attempts=8))
     state = await _state(stack.engine, request_id)
     assert state["status"] == "errored" and state["calls"] == 1 and state["ended"] is True
     async with stack.engine.connect() as conn:
@@ -113,7 +114,7 @@ async def test_retryable_error_requeues_with_backoff_until_the_budget(stack: Sta
                                                "type": "overloaded_error",
                                                "message": "Overloaded"}}))
 
-    await worker.process_request(stack.engine, overloaded, request_id, max_attempts=2)
+    await worker.process_request(stack.engine, overloaded, request_id, policy=WorkerSettings(max_attempts=2))
     async with stack.engine.connect() as conn:
         status, scheduled = (await conn.execute(text(
             "SELECT r.status, max(j.scheduled_at) - now() FROM requests r"
@@ -122,6 +123,6 @@ async def test_retryable_error_requeues_with_backoff_until_the_budget(stack: Sta
     assert status == "queued"
     assert scheduled >= dt.timedelta(seconds=29)  # retry-after is honoured
 
-    await worker.process_request(stack.engine, overloaded, request_id, max_attempts=2)
+    await worker.process_request(stack.engine, overloaded, request_id, policy=WorkerSettings(max_attempts=2))
     state = await _state(stack.engine, request_id)
     assert state["status"] == "errored" and state["attempts"] == 2 and state["calls"] == 2
