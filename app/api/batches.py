@@ -18,7 +18,7 @@ from litestar.response import Stream
 
 from app import batches
 from app.api.dependencies import Caller, Engine, PublicUrl
-from app.errors import InvalidRequest
+from app.errors import InvalidRequest, NotFound
 from app.schemas import (
     BatchCreate,
     BatchResult,
@@ -135,4 +135,7 @@ class BatchesController(Controller):
                 f"Message batch {batch_id} is still {row['processing_status']}; "
                 "results are available once it has ended."
             )
+        if row["archived_at"] is not None:
+            raise NotFound(f"The results of message batch {batch_id} were archived at "
+                           f"{row['archived_at']:%Y-%m-%dT%H:%M:%SZ} and are no longer available.")
         return Stream(batches.stream_results(engine, batch_id), media_type=JSONL)

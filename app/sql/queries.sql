@@ -95,11 +95,13 @@ ORDER BY position;
 
 -- request_claim --
 -- Start an attempt. 'running' is claimable too: procrastinate runs a job on one worker at a
--- time, so a running request seen here was left by a worker that died.
+-- time, so a running request seen here was left by a worker that died. Nothing starts once
+-- the batch has expired (the expiry job will end it).
 UPDATE requests r
 SET status = 'running', attempts = r.attempts + 1, started_at = now()
 FROM batches b
 WHERE r.id = :request_id AND b.id = r.batch_id AND r.status IN ('queued', 'running')
+  AND b.expires_at > now()
 RETURNING r.id, r.batch_id, b.tenant_id, r.attempts AS attempt, r.params;
 
 -- llm_call_insert --

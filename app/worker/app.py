@@ -14,8 +14,10 @@ from app.worker import maintenance
 from app.worker.requests import process_request
 
 # Infrastructure failures (database unreachable, a bug) fail the job; procrastinate runs it
-# again, and the request's own guards keep that from recording anything twice.
-JOB_RETRY = procrastinate.RetryStrategy(max_attempts=20, exponential_wait=2)
+# again, and the request's own guards keep that from recording anything twice. Cancellation
+# (shutdown past its grace period) is not retried here: the task hands the request back itself.
+JOB_RETRY = procrastinate.RetryStrategy(max_attempts=20, exponential_wait=2,
+                                        retry_exceptions=[Exception])
 
 
 def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.App:
