@@ -12,13 +12,19 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Message, Scope
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__, ids
 from app.api.auth import provide_principal
 from app.api.batches import BatchesController
 from app.api.dependencies import provide_engine, provide_public_url
-from app.api.errors import handle_domain_error, handle_http_exception, handle_unexpected
+from app.api.errors import (
+    handle_database_error,
+    handle_domain_error,
+    handle_http_exception,
+    handle_unexpected,
+)
 from app.db.engine import create_engine
 from app.errors import BatchmillError
 from app.serving import serve_asgi
@@ -36,7 +42,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = engine is None
-        app.state.engine = engine or create_engine(settings.database, pool_size=settings.db_pool_size)
+        app.state.engine = engine or create_engine(settings.database, pool_size=settings.db_pool_size,
+                                                   pre_ping=True)
         app.state.public_url = settings.public_url
         try:
             yield
@@ -53,6 +60,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
         },
         exception_handlers={
             BatchmillError: handle_domain_error,
+            DBAPIError: handle_database_error,
+            OSError: handle_database_error,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

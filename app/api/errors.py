@@ -12,6 +12,7 @@ import re
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from app.db.engine import is_unreachable
 from app.errors import BatchmillError
 
 log = logging.getLogger("batchmill.api")
@@ -72,6 +73,21 @@ def handle_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, 
     response = error_response(status, error_type, message)
     if exc.headers:
         response.headers.update(exc.headers)
+    return response
+
+
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
+def handle_database_error(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    """Postgres unreachable (restarting, failing over): 503 with retry-after, which the SDK
+    retries by itself. Any other database error is a plain 500."""
+    if not is_unreachable(exc):
+        return handle_unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    response = error_response(503, "overloaded_error",
+                              "The database is unavailable; retry shortly.")
+    response.headers["retry-after"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
 
 

@@ -1,9 +1,16 @@
 """The worker's composition root: the procrastinate App, its tasks and their dependencies."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import logging
+import signal
+import time
 
 import procrastinate
+import psycopg
+from procrastinate.exceptions import ConnectorException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import queue
@@ -12,6 +19,13 @@ from app.llm.client import call_messages, create_client
 from app.settings import Settings
 from app.worker import maintenance
 from app.worker.requests import process_request
+
+log = logging.getLogger("batchmill.worker")
+
+RESTART_MAX_SECONDS = 30
+"""Longest pause before a worker that lost the database tries again (doubling from 1 s)."""
+RESTART_RESET_SECONDS = 60
+"""A run that lasted this long before failing starts the backoff afresh."""
 
 # Infrastructure failures (database unreachable, a bug) fail the job; procrastinate runs it
 # again, and the request's own guards keep that from recording anything twice. Cancellation
@@ -47,21 +61,67 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
 async def run_worker(settings: Settings, *, concurrency: int | None = None, wait: bool = True,
                      install_signal_handlers: bool = True) -> None:
     """Run until stopped (SIGINT/SIGTERM or cancellation, both graceful) or, with
-    ``wait=False``, until the queue is empty."""
+    ``wait=False``, until the queue is empty.
+
+    Losing the database does not end the process: procrastinate's worker stops (or fails)
+    when Postgres goes away, and is started again once Postgres answers; the jobs it had
+    running are rescued as stalled. Signals are handled here, not by procrastinate, to tell
+    a requested stop from one procrastinate made by itself."""
     engine = create_engine(settings.database, pool_size=settings.db_pool_size)
-    app = create_worker_app(settings, engine)
+    stop = asyncio.Event()
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+    failures = 0
+    try:
+        while True:
+            started = time.monotonic()
+            error = await _run_once(create_worker_app(settings, engine), settings,
+                                    concurrency=concurrency, wait=wait, stop=stop)
+            if stop.is_set() or not wait:
+                return
+            failures = 1 if time.monotonic() - started > RESTART_RESET_SECONDS else failures + 1
+            delay = min(RESTART_MAX_SECONDS, 2 ** (failures - 1))
+            log.warning("worker stopped (%s); starting again in %.0f s", error, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+    finally:
+        if install_signal_handlers:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().remove_signal_handler(signum)
+        await engine.dispose()
+
+
+async def _run_once(app: procrastinate.App, settings: Settings, *, concurrency: int | None,
+                    wait: bool, stop: asyncio.Event) -> str:
+    """One procrastinate worker run; returns why it ended when nobody asked it to."""
     worker = settings.worker
+    options = {
+        "queues": [queue.QUEUE, maintenance.QUEUE],
+        "concurrency": concurrency or worker.concurrency,
+        "wait": wait,
+        "delete_jobs": "successful",
+        "install_signal_handlers": False,
+        "shutdown_graceful_timeout": worker.shutdown_grace_seconds,
+        "update_heartbeat_interval": worker.heartbeat_seconds,
+        "stalled_worker_timeout": worker.stalled_after_seconds,
+    }
     try:
         async with app.open_async():
-            await app.run_worker_async(
-                queues=[queue.QUEUE, maintenance.QUEUE],
-                concurrency=concurrency or worker.concurrency,
-                wait=wait,
-                delete_jobs="successful",
-                install_signal_handlers=install_signal_handlers,
-                shutdown_graceful_timeout=worker.shutdown_grace_seconds,
-                update_heartbeat_interval=worker.heartbeat_seconds,
-                stalled_worker_timeout=worker.stalled_after_seconds,
-            )
-    finally:
-        await engine.dispose()
+            run = asyncio.create_task(app.run_worker_async(**options))
+            stopped = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not run.done():
+                    run.cancel()  # procrastinate turns this into a graceful shutdown
+                stopped.cancel()
+                await asyncio.gather(run, stopped, return_exceptions=True)
+            if not run.cancelled() and run.exception() is not None:
+                raise run.exception()  # type: ignore[misc]
+    except (ConnectorException, psycopg.OperationalError, OSError) as exc:
+        return str(exc).strip() or type(exc).__name__
+    return "it stopped by itself (lost the database?)"

@@ -52,9 +52,10 @@ def live(database_url: DatabaseUrl, tmp_path: Path, *, latency: float = 0.0,
          **env_values: str) -> Iterator[Live]:
     """Simulator and API processes; workers are started by the test."""
     sim_port, api_port = free_port(), free_port()
-    env = environment(BATCHMILL_DATABASE_URL=database_url.url, ANTHROPIC_API_KEY="sim",
-                      ANTHROPIC_BASE_URL=f"http://127.0.0.1:{sim_port}",
-                      BATCHMILL_HEARTBEAT_SECONDS="1", **env_values)
+    env = environment(**{"BATCHMILL_DATABASE_URL": database_url.url,
+                         "ANTHROPIC_API_KEY": "sim",
+                         "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{sim_port}",
+                         "BATCHMILL_HEARTBEAT_SECONDS": "1", **env_values})
     key = run("keys", "create", "--tenant", "live", env=env).stdout.strip()
     with (process("simulator", "--port", str(sim_port), "--latency", str(latency), env=env,
                   log=tmp_path / "sim.log"),
