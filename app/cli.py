@@ -51,8 +51,19 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_simulator(args: argparse.Namespace, settings: Settings) -> int:
     from app.simulator import SimulatorConfig, serve
 
+    try:
+        config = SimulatorConfig(
+            latency_seconds=args.latency, latency_distribution=args.latency_distribution,
+            latency_spread=args.latency_spread, seed=args.seed,
+            rate_429=args.rate_429, rate_529=args.rate_529, rate_500=args.rate_500,
+            rate_drop=args.rate_drop, rate_slow=args.rate_slow,
+            retry_after_seconds=args.retry_after, slow_seconds=args.slow_seconds,
+            rpm=args.rpm, itpm=args.itpm, otpm=args.otpm)
+    except ValueError as exc:
+        print(f"batchmill simulator: {exc}", file=sys.stderr)
+        return 2
     print(f"Claude simulator on http://{args.host}:{args.port}", flush=True)
-    asyncio.run(serve(SimulatorConfig(latency_seconds=args.latency), args.host, args.port))
+    asyncio.run(serve(config, args.host, args.port))
     return 0
 
 
@@ -140,7 +151,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env BATCHMILL_SIMULATOR_PORT")
     p.add_argument("--latency", type=float,
                    default=float(_env("BATCHMILL_SIMULATOR_LATENCY", "0")),
-                   help="seconds before each answer (env BATCHMILL_SIMULATOR_LATENCY)")
+                   help="seconds before each answer: the fixed value or the mean "
+                        "(env BATCHMILL_SIMULATOR_LATENCY)")
+    p.add_argument("--latency-distribution", choices=("fixed", "uniform", "lognormal"),
+                   default=_env("BATCHMILL_SIMULATOR_LATENCY_DISTRIBUTION", "fixed"),
+                   help="shape of the latency (env BATCHMILL_SIMULATOR_LATENCY_DISTRIBUTION)")
+    p.add_argument("--latency-spread", type=float,
+                   default=float(_env("BATCHMILL_SIMULATOR_LATENCY_SPREAD", "0")),
+                   help="uniform: +/- half-width in seconds; lognormal: sigma "
+                        "(env BATCHMILL_SIMULATOR_LATENCY_SPREAD)")
+    p.add_argument("--seed", type=int, default=_env("BATCHMILL_SIMULATOR_SEED", "") or None,
+                   help="RNG seed for latencies and faults, for reproducible runs "
+                        "(env BATCHMILL_SIMULATOR_SEED; default: random)")
+    for status, what in (("429", "rate_limit_error with retry-after"), ("529", "overloaded_error"),
+                         ("500", "api_error"), ("drop", "connection dropped mid-response"),
+                         ("slow", "answer only after --slow-seconds")):
+        env = f"BATCHMILL_SIMULATOR_RATE_{status.upper()}"
+        p.add_argument(f"--rate-{status}", type=float, default=float(_env(env, "0")),
+                       help=f"probability per valid request of an injected {what}; "
+                            f"the five rates sum to <= 1 (env {env})")
+    p.add_argument("--retry-after", type=int,
+                   default=int(_env("BATCHMILL_SIMULATOR_RETRY_AFTER", "1")),
+                   help="retry-after seconds of an injected 429 (env BATCHMILL_SIMULATOR_RETRY_AFTER)")
+    p.add_argument("--slow-seconds", type=float,
+                   default=float(_env("BATCHMILL_SIMULATOR_SLOW_SECONDS", "30")),
+                   help="delay of an injected slow answer (env BATCHMILL_SIMULATOR_SLOW_SECONDS)")
+    for limit, what in (("rpm", "requests"), ("itpm", "input tokens"), ("otpm", "output tokens")):
+        env = f"BATCHMILL_SIMULATOR_{limit.upper()}"
+        p.add_argument(f"--{limit}", type=int, default=int(_env(env, "0")),
+                       help=f"{what} per minute per model, 0 = unlimited (env {env})")
     p.set_defaults(func=cmd_simulator)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)

@@ -164,19 +164,22 @@ class Request(Base):
 
 
 class LlmCall(Base):
-    """One provider call: the truth for spend (a duplicate call after a crash is real money)."""
+    """One provider call: the truth for spend (a duplicate call after a crash is real money).
+
+    The row is written when the attempt is claimed, before the call goes out, and completed
+    when it returns: a call whose worker died stays visible, ``finished_at`` NULL, outcome
+    unknown, instead of vanishing."""
 
     __tablename__ = "llm_calls"
     __table_args__ = (
         CheckConstraint("attempt >= 1", name="attempt"),
+        UniqueConstraint("request_id", "attempt"),
         Index("ix_llm_calls_started_at", "started_at"),
         Index("ix_llm_calls_batch_id", "batch_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("requests.id", ondelete="SET NULL"), index=True
-    )
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
     # Denormalised so spend reports need no joins and survive the deletion of a batch.
     batch_id: Mapped[str] = mapped_column(BatchId)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
@@ -184,7 +187,8 @@ class LlmCall(Base):
     model: Mapped[str] = mapped_column(Text)
     via_provider_batch: Mapped[bool] = mapped_column(Boolean, server_default="false")
     started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    latency_seconds: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    latency_seconds: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     http_status: Mapped[int | None] = mapped_column(Integer)
     error_type: Mapped[str | None] = mapped_column(Text)
     provider_request_id: Mapped[str | None] = mapped_column(Text)

@@ -1,117 +1,92 @@
 """HTTP layer of the Claude API simulator: a Litestar app and its uvicorn runner.
 
-The app only translates between HTTP and the pure functions in ``messages``:
-authenticate, read the body, validate, wait ``latency_seconds``, answer. Every
-response, success or error, is built by ``_json_response``, so each one carries
-a fresh ``request-id`` header as the real API's do, and every error uses
-Anthropic's envelope ``{"type": "error", "error": {"type", "message"}}``.
+The app only translates between HTTP and the pure pieces next to it:
+authenticate, read the body, validate (``messages``), draw a fault (``faults``),
+take rate-limit capacity (``ratelimits``), wait a sampled latency (``latency``),
+answer. ``tracking.call_tracker`` wraps ``POST /v1/messages`` to count every call
+for ``GET /_simulator/stats`` and to drop connections on demand. Responses and
+errors are built by ``errors`` (request-id header, Anthropic's error envelope).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
-from litestar import Litestar, Request, Response, Router, post
+from litestar import Litestar, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Receive
 
 from app.serving import serve_asgi
 from app.simulator.config import SimulatorConfig
-from app.simulator.messages import InvalidRequestError, build_message, decode_request, new_id, validate_request
+from app.simulator.errors import (
+    ERROR_TYPE_BY_STATUS,
+    REQUEST_ID_HEADER,
+    ApiError,
+    error_body,
+    error_response,
+    error_type_for_status,
+    json_response,
+)
+from app.simulator.faults import ERROR_FAULTS, Fault, choose_fault, fault_error
+from app.simulator.latency import sample_latency
+from app.simulator.messages import (
+    InvalidRequestError,
+    build_message,
+    count_input_tokens,
+    decode_request,
+    new_id,
+    validate_request,
+)
+from app.simulator.ratelimits import RateLimiter
+from app.simulator.stats import SimulatorStats
+from app.simulator.tracking import call_tracker, current_call, install_drop_log_filter
+
+__all__ = [
+    "ERROR_TYPE_BY_STATUS",
+    "REQUEST_ID_HEADER",
+    "ApiError",
+    "create_app",
+    "error_body",
+    "error_type_for_status",
+    "serve",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Header carrying the per-response id; the SDK exposes it as ``request_id``.
-REQUEST_ID_HEADER: Final[str] = "request-id"
-#: Anthropic error ``type`` for each HTTP status the API uses.
-ERROR_TYPE_BY_STATUS: Final[Mapping[int, str]] = MappingProxyType(
-    {
-        400: "invalid_request_error",
-        401: "authentication_error",
-        402: "billing_error",
-        403: "permission_error",
-        404: "not_found_error",
-        413: "request_too_large",
-        429: "rate_limit_error",
-        500: "api_error",
-        504: "timeout_error",
-        529: "overloaded_error",
-    }
-)
+#: Unauthenticated endpoints for tests and benchmarks.
+STATS_PATH: Final[str] = "/_simulator/stats"
+RESET_PATH: Final[str] = "/_simulator/reset"
 
 _ENCODER: Final = msgspec.json.Encoder()
-_NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
-
-
-class ApiError(Exception):
-    """A failure answered with Anthropic's error envelope; ``headers`` are added to the
-    response (e.g. ``retry-after`` for a future injected 429)."""
-
-    def __init__(self, status_code: int, message: str, headers: Mapping[str, str] = _NO_HEADERS) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.headers = headers
-
-
-def error_type_for_status(status_code: int) -> str:
-    """Anthropic error type for an HTTP status; unlisted statuses map to the generic types."""
-    known = ERROR_TYPE_BY_STATUS.get(status_code)
-    if known is not None:
-        return known
-    return "api_error" if status_code >= 500 else "invalid_request_error"
-
-
-def error_body(status_code: int, message: str, request_id: str) -> dict[str, Any]:
-    """The exact JSON envelope Anthropic uses for every error response."""
-    error = {"type": error_type_for_status(status_code), "message": message}
-    return {"type": "error", "error": error, "request_id": request_id}
-
-
-def _json_response(
-    status_code: int, body: dict[str, Any], request_id: str, headers: Mapping[str, str] = _NO_HEADERS
-) -> Response[bytes]:
-    """Encode ``body`` once with msgspec and attach the ``request-id`` header."""
-    return Response(
-        content=_ENCODER.encode(body),
-        status_code=status_code,
-        media_type="application/json",
-        headers={**headers, REQUEST_ID_HEADER: request_id},
-    )
-
-
-def _error_response(status_code: int, message: str, headers: Mapping[str, str] = _NO_HEADERS) -> Response[bytes]:
-    """An error response; the body's ``request_id`` equals the header's."""
-    request_id = new_id("req_")
-    return _json_response(status_code, error_body(status_code, message, request_id), request_id, headers)
 
 
 def _on_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
-    """Errors the simulator raises on purpose (auth now; injected faults later)."""
-    return _error_response(exc.status_code, exc.message, exc.headers)
+    """Errors the simulator raises on purpose: auth, injected faults, rate limits."""
+    return error_response(exc.status_code, exc.message, exc.headers)
 
 
 def _on_invalid_request(_: Request[Any, Any, Any], exc: InvalidRequestError) -> Response[bytes]:
     """A body that breaks the Messages API contract: 400 ``invalid_request_error``."""
-    return _error_response(400, str(exc))
+    return error_response(400, str(exc))
 
 
 def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     """Framework errors (unknown route 404, wrong method 405, body too large 413)."""
-    return _error_response(exc.status_code, exc.detail, dict(exc.headers or {}))
+    return error_response(exc.status_code, exc.detail, dict(exc.headers or {}))
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """A bug in the simulator: log it and answer 500 ``api_error`` like the real API."""
     logger.error("simulator failed on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error_response(500, "Internal server error")
+    return error_response(500, "Internal server error")
 
 
 def _require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -127,23 +102,76 @@ def _require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         raise ApiError(401, "invalid bearer token in authorization header")
 
 
-def create_app(config: SimulatorConfig) -> Litestar:
-    """Build the simulator's ASGI app for ``config``."""
+async def _wait(receive: Receive, seconds: float) -> None:
+    """Sleep ``seconds``, cut short when the client disconnects: nobody would read the answer,
+    and a gone client must not keep the call in flight (or delay a graceful shutdown)."""
+    if seconds <= 0:
+        return
+    # The body has been read, so the next ASGI message is the disconnect.
+    disconnected = asyncio.ensure_future(receive())
+    try:
+        await asyncio.wait((disconnected,), timeout=seconds)
+    finally:
+        disconnected.cancel()
 
-    @post("/messages", status_code=200, request_max_body_size=config.max_request_bytes)
+
+def create_app(config: SimulatorConfig) -> Litestar:
+    """Build the simulator's ASGI app for ``config``; its stats and rate limits live in the app."""
+    stats = SimulatorStats()
+    limiter = RateLimiter(config.rpm, config.itpm, config.otpm)
+    rng = random.Random(config.seed)
+    install_drop_log_filter()
+
+    @post(
+        "/messages",
+        status_code=200,
+        request_max_body_size=config.max_request_bytes,
+        middleware=[call_tracker(stats)],
+    )
     async def create_message(request: Request[Any, Any, Any]) -> Response[bytes]:
-        """``POST /v1/messages``: validate, wait the configured latency, answer deterministically."""
-        body = decode_request(await request.body())
-        parsed = validate_request(body, max_output_tokens=config.model_default_max_output)
-        if config.latency_seconds > 0:
-            await asyncio.sleep(config.latency_seconds)
-        message = build_message(parsed, message_id=new_id("msg_"), summary_words=config.summary_words)
-        return _json_response(200, message, new_id("req_"))
+        """``POST /v1/messages``: validate, maybe misbehave, take rate-limit capacity, wait, answer."""
+        call = current_call(request.scope)
+        raw = await request.body()
+        stats.record_body(raw)
+        parsed = validate_request(decode_request(raw), max_output_tokens=config.model_default_max_output)
+        model = parsed.model
+        fault = choose_fault(config, rng)
+        if fault is not None and fault in ERROR_FAULTS:
+            raise fault_error(fault, config, limiter.headers(model))
+        admission = limiter.acquire(model, count_input_tokens(parsed), parsed.max_tokens)
+        if not admission.granted:
+            stats.record_rate_limited(model)
+            raise ApiError(429, admission.message, {**admission.headers, "retry-after": str(admission.retry_after)})
+        unused_output = parsed.max_tokens
+        try:
+            if fault is Fault.SLOW:
+                call.slow = True
+                delay = config.slow_seconds
+            else:
+                delay = sample_latency(rng, config.latency_distribution, config.latency_seconds, config.latency_spread)
+            await _wait(request.receive, delay)
+            message = build_message(parsed, message_id=new_id("msg_"), summary_words=config.summary_words)
+            unused_output -= message["usage"]["output_tokens"]
+        finally:
+            limiter.refund(model, unused_output)
+        call.drop = fault is Fault.DROP
+        return json_response(200, message, new_id("req_"), limiter.headers(model))
+
+    @get(STATS_PATH)
+    async def get_stats() -> Response[bytes]:
+        """The stats document (``stats.StatsSnapshot``); no auth, for tests and benchmarks."""
+        return Response(content=_ENCODER.encode(stats.snapshot()), media_type="application/json")
+
+    @post(RESET_PATH, status_code=200)
+    async def reset_stats() -> Response[bytes]:
+        """Zero the stats (rate-limit buckets are untouched) and return the fresh document."""
+        stats.reset()
+        return Response(content=_ENCODER.encode(stats.snapshot()), media_type="application/json")
 
     # Every /v1 route shares authentication; later endpoints (batches) join this router.
     v1 = Router("/v1", route_handlers=[create_message], guards=[_require_api_key])
     return Litestar(
-        route_handlers=[v1],
+        route_handlers=[v1, get_stats, reset_stats],
         exception_handlers={
             ApiError: _on_api_error,
             InvalidRequestError: _on_invalid_request,

@@ -94,30 +94,37 @@ WHERE batch_id = :batch_id AND status IN ('succeeded', 'errored', 'canceled', 'e
 ORDER BY position;
 
 -- request_claim --
--- Start an attempt. 'running' is claimable too: procrastinate runs a job on one worker at a
--- time, so a running request seen here was left by a worker that died. Nothing starts once
+-- Start an attempt, and log its provider call before it goes out (so a call whose worker
+-- dies stays visible). 'running' is claimable too: procrastinate runs a job on one worker at
+-- a time, so a running request seen here was left by a worker that died. Nothing starts once
 -- the batch has expired (the expiry job will end it).
-UPDATE requests r
-SET status = 'running', attempts = r.attempts + 1, started_at = now()
-FROM batches b
-WHERE r.id = :request_id AND b.id = r.batch_id AND r.status IN ('queued', 'running')
-  AND b.expires_at > now()
-RETURNING r.id, r.batch_id, b.tenant_id, r.attempts AS attempt, r.params;
+WITH claimed AS (
+    UPDATE requests r
+    SET status = 'running', attempts = r.attempts + 1, started_at = now()
+    FROM batches b
+    WHERE r.id = :request_id AND b.id = r.batch_id AND r.status IN ('queued', 'running')
+      AND b.expires_at > now()
+    RETURNING r.id, r.batch_id, b.tenant_id, r.attempts AS attempt, r.params, r.model
+), call AS (
+    INSERT INTO llm_calls (request_id, batch_id, tenant_id, attempt, model, started_at)
+    SELECT id, batch_id, tenant_id, attempt, model, now() FROM claimed
+)
+SELECT id, batch_id, tenant_id, attempt, params FROM claimed;
 
--- llm_call_insert --
--- One provider call, priced at the price in effect when it started.
-INSERT INTO llm_calls (request_id, batch_id, tenant_id, attempt, model, via_provider_batch,
-                       started_at, latency_seconds, http_status, error_type,
-                       provider_request_id, input_tokens, output_tokens,
-                       cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens,
-                       cost)
-VALUES (:request_id, :batch_id, :tenant_id, :attempt, :model, :via_provider_batch,
-        :started_at, :latency_seconds, :http_status, :error_type,
-        :provider_request_id, :input_tokens, :output_tokens,
-        :cache_creation_5m_tokens, :cache_creation_1h_tokens, :cache_read_tokens,
-        batchmill_call_cost_v1(:model, :started_at, :input_tokens, :output_tokens,
-                               :cache_creation_5m_tokens, :cache_creation_1h_tokens,
-                               :cache_read_tokens, :via_provider_batch))
+-- llm_call_record --
+-- Complete the logged call of an attempt, priced at the price in effect when it started.
+UPDATE llm_calls
+SET model = :model, via_provider_batch = :via_provider_batch, started_at = :started_at,
+    finished_at = now(), latency_seconds = :latency_seconds, http_status = :http_status,
+    error_type = :error_type, provider_request_id = :provider_request_id,
+    input_tokens = :input_tokens, output_tokens = :output_tokens,
+    cache_creation_5m_tokens = :cache_creation_5m_tokens,
+    cache_creation_1h_tokens = :cache_creation_1h_tokens,
+    cache_read_tokens = :cache_read_tokens,
+    cost = batchmill_call_cost_v1(:model, :started_at, :input_tokens, :output_tokens,
+                                  :cache_creation_5m_tokens, :cache_creation_1h_tokens,
+                                  :cache_read_tokens, :via_provider_batch)
+WHERE request_id = :request_id AND attempt = :attempt
 RETURNING cost;
 
 -- request_finish --
@@ -170,11 +177,15 @@ FROM llm_calls
 WHERE batch_id = :batch_id;
 
 -- request_release --
--- Give back a claimed attempt that was interrupted (worker shutdown) so it runs again now.
+-- Give back a claimed attempt that was interrupted (worker shutdown) so it runs again now;
+-- its call is marked interrupted (it may still have reached, and cost at, the provider).
 WITH released AS (
     UPDATE requests SET status = 'queued'
     WHERE id = :request_id AND status = 'running' AND attempts = :attempt
     RETURNING id, batch_id, priority
+), call AS (
+    UPDATE llm_calls SET error_type = 'interrupted', finished_at = now()
+    WHERE request_id = :request_id AND attempt = :attempt AND finished_at IS NULL
 )
 SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
     SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), r.priority, NULL, NULL,

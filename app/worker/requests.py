@@ -46,11 +46,9 @@ async def record_call(conn: AsyncConnection, claim: Claim, outcome: CallOutcome)
     usage = outcome.usage
     return (
         await conn.execute(
-            queries["llm_call_insert"],
+            queries["llm_call_record"],
             {
                 "request_id": claim.request_id,
-                "batch_id": claim.batch_id,
-                "tenant_id": claim.tenant_id,
                 "attempt": claim.attempt,
                 "model": outcome.model,
                 "via_provider_batch": False,

@@ -115,7 +115,8 @@ def upgrade() -> None:
     sa.Column('model', sa.Text(), nullable=False),
     sa.Column('via_provider_batch', sa.Boolean(), server_default='false', nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('latency_seconds', sa.Numeric(precision=12, scale=6), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('latency_seconds', sa.Numeric(precision=12, scale=6), nullable=True),
     sa.Column('http_status', sa.Integer(), nullable=True),
     sa.Column('error_type', sa.Text(), nullable=True),
     sa.Column('provider_request_id', sa.Text(), nullable=True),
@@ -128,16 +129,15 @@ def upgrade() -> None:
     sa.CheckConstraint('attempt >= 1', name=op.f('ck_llm_calls_attempt')),
     sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_llm_calls_request_id_requests'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_llm_calls_tenant_id_tenants')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_llm_calls'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_llm_calls')),
+    sa.UniqueConstraint('request_id', 'attempt', name=op.f('uq_llm_calls_request_id_attempt'))
     )
     op.create_index('ix_llm_calls_batch_id', 'llm_calls', ['batch_id'], unique=False)
-    op.create_index(op.f('ix_llm_calls_request_id'), 'llm_calls', ['request_id'], unique=False)
     op.create_index('ix_llm_calls_started_at', 'llm_calls', ['started_at'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_llm_calls_started_at', table_name='llm_calls')
-    op.drop_index(op.f('ix_llm_calls_request_id'), table_name='llm_calls')
     op.drop_index('ix_llm_calls_batch_id', table_name='llm_calls')
     op.drop_table('llm_calls')
     op.drop_table('requests')

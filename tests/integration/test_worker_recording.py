@@ -18,7 +18,8 @@ from tests.integration.helpers import summarise_requests
 STATE = text(
     "SELECT r.status, r.attempts, b.processing_count, b.succeeded_count, b.errored_count,"
     "       b.ended_at IS NOT NULL AS ended,"
-    "       (SELECT count(*) FROM llm_calls c WHERE c.request_id = r.id) AS calls"
+    "       (SELECT count(*) FROM llm_calls c WHERE c.request_id = r.id"
+    "         AND c.finished_at IS NOT NULL) AS calls"
     " FROM requests r JOIN batches b ON b.id = r.batch_id WHERE r.id = :id"
 )
 
@@ -69,6 +70,11 @@ async def test_stale_attempt_cannot_overwrite_a_newer_one(stack: Stack) -> None:
                                    outcome=outcome) is False
     state = await _state(stack.engine, request_id)
     assert state["status"] == "running" and state["calls"] == 1  # the spend is still logged
+    async with stack.engine.connect() as conn:
+        in_flight = (await conn.execute(text(
+            "SELECT attempt FROM llm_calls WHERE request_id = :id AND finished_at IS NULL"),
+            {"id": request_id})).scalars().all()
+    assert in_flight == [2]  # the newer attempt's call is logged before it goes out
 
     outcome = await call(current.params)
     async with stack.engine.begin() as conn:
