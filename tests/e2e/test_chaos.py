@@ -74,7 +74,8 @@ def test_two_workers_one_killed_five_times(database_url: DatabaseUrl, tmp_path: 
         record("chaos-sigkill", figures)
         # Each kill can repeat at most the calls it had in flight.
         assert 0 < figures["duplicate_calls"] <= kills * CONCURRENCY  # type: ignore[operator]
-        assert figures["provider_calls"] == REQUESTS + figures["duplicate_calls"]  # type: ignore[operator]
+        # (a call killed before its body arrived counts as a call but not as a duplicate body)
+        assert REQUESTS + figures["duplicate_calls"] <= figures["provider_calls"]  # type: ignore[operator]
         # Every call is in llm_calls, logged before it went out: those a kill interrupted
         # are there with an unknown outcome (they may have cost money).
         assert figures["llm_calls_rows"] >= figures["provider_calls"]  # type: ignore[operator]
