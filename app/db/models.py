@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
@@ -222,3 +223,33 @@ class ModelPrice(Base):
     cache_write_1h_per_mtok: Mapped[Decimal] = mapped_column(Money)
     cache_read_per_mtok: Mapped[Decimal] = mapped_column(Money)
     batch_discount: Mapped[Decimal] = mapped_column(Numeric(4, 3), server_default="0.5")
+
+
+class RateLimit(Base):
+    """One provider rate-limit bucket set: requests, input tokens and output tokens per
+    minute for one model under one provider key (``scope``: a fingerprint of the key).
+
+    Shared by every worker through ``batchmill_rate_acquire_v1`` (an atomic
+    check-and-take under the row lock). A NULL limit is unlimited. ``*_available`` may dip
+    below zero when real usage exceeds an estimate; refills bring it back.
+    """
+
+    __tablename__ = "rate_limits"
+    __table_args__ = (
+        CheckConstraint("rpm > 0 AND itpm > 0 AND otpm > 0", name="positive"),
+    )
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    itpm: Mapped[int | None] = mapped_column(Integer)
+    otpm: Mapped[int | None] = mapped_column(Integer)
+    requests_available: Mapped[float] = mapped_column(Double, server_default="0")
+    input_available: Mapped[float] = mapped_column(Double, server_default="0")
+    output_available: Mapped[float] = mapped_column(Double, server_default="0")
+    refilled_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    paused_until: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    source: Mapped[str] = mapped_column(Text, server_default="config")
+    granted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    waits: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    throttled: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -18,6 +18,12 @@ from app.llm.outcome import CallOutcome, Usage
 REQUIRED_PARAMS = ("model", "max_tokens", "messages")
 
 
+def _rate_limit_headers(headers: Any) -> dict[str, str]:
+    if headers is None:
+        return {}
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
+
+
 def create_client(*, api_key: str, base_url: str | None, timeout_seconds: float) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(
         api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds
@@ -45,6 +51,8 @@ async def call_messages(client: anthropic.AsyncAnthropic, params: dict[str, Any]
             provider_request_id=getattr(exc, "request_id", None)
             or (response.headers.get("request-id") if response is not None else None),
             error=error,
+            rate_limit_headers=_rate_limit_headers(response.headers if response is not None
+                                                   else None),
         )
     return CallOutcome(
         model=str(body.get("model") or model),
@@ -54,4 +62,5 @@ async def call_messages(client: anthropic.AsyncAnthropic, params: dict[str, Any]
         provider_request_id=raw.request_id or raw.headers.get("request-id"),
         message=body,
         usage=Usage.from_message(body.get("usage")),
+        rate_limit_headers=_rate_limit_headers(raw.headers),
     )

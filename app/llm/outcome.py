@@ -59,3 +59,5 @@ class CallOutcome:
     message: dict[str, Any] | None = None
     usage: Usage = field(default_factory=Usage)
     error: CallError | None = None
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    """The provider's ``anthropic-ratelimit-*`` headers, for the rate limiter."""

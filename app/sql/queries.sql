@@ -30,10 +30,11 @@ WITH new_requests AS (
     FROM unnest(CAST(:custom_ids AS text[]), CAST(:params AS text[]),
                 CAST(:priorities AS integer[]), CAST(:errors AS text[]))
          WITH ORDINALITY AS r(custom_id, params, priority, error, position)
-    RETURNING id, priority, status
+    RETURNING id, priority, position, status
 )
 SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
-    SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), n.priority, NULL, NULL,
+    SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar),
+               batchmill_job_priority_v1(n.priority, n.position), NULL, NULL,
                jsonb_build_object('request_id', n.id, 'batch_id', CAST(:batch_id AS text)),
                NULL)::procrastinate_job_to_defer_v1
     FROM new_requests n
@@ -150,20 +151,6 @@ FROM finished f
 WHERE b.id = f.batch_id
 RETURNING b.id AS batch_id, b.ended_at IS NOT NULL AS batch_ended;
 
--- request_requeue --
--- Put attempt :attempt back in the queue to run again at :run_at (a retry after backoff).
-WITH requeued AS (
-    UPDATE requests SET status = 'queued'
-    WHERE id = :request_id AND status = 'running' AND attempts = :attempt
-    RETURNING id, batch_id, priority
-)
-SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
-    SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), q.priority, NULL, NULL,
-               jsonb_build_object('request_id', q.id, 'batch_id', q.batch_id),
-               CAST(:run_at AS timestamptz))::procrastinate_job_to_defer_v1
-    FROM requeued q
-))) AS deferred;
-
 -- batch_usage --
 -- Provider calls, tokens and cost of one batch, from llm_calls (the truth for spend).
 SELECT count(*) AS calls,
@@ -176,22 +163,33 @@ SELECT count(*) AS calls,
 FROM llm_calls
 WHERE batch_id = :batch_id;
 
--- request_release --
--- Give back a claimed attempt that was interrupted (worker shutdown) so it runs again now;
--- its call is marked interrupted (it may still have reached, and cost at, the provider).
-WITH released AS (
-    UPDATE requests SET status = 'queued'
+-- request_return --
+-- Put attempt :attempt of a running request back in the queue, to run at :run_at (NULL: now):
+-- a retry after backoff (its call is already recorded), an attempt interrupted by shutdown
+-- (its call is marked interrupted: it may have reached, and cost at, the provider), or, with
+-- :refund_attempt, one the rate limiter held back (no call was made: the attempt and its
+-- call row are taken back).
+WITH returned AS (
+    UPDATE requests
+    SET status = 'queued',
+        attempts = attempts - CASE WHEN :refund_attempt THEN 1 ELSE 0 END
     WHERE id = :request_id AND status = 'running' AND attempts = :attempt
-    RETURNING id, batch_id, priority
-), call AS (
+    RETURNING id, batch_id, priority, position
+), refunded_call AS (
+    DELETE FROM llm_calls
+    WHERE :refund_attempt AND request_id = :request_id AND attempt = :attempt
+      AND EXISTS (SELECT FROM returned)
+), interrupted_call AS (
     UPDATE llm_calls SET error_type = 'interrupted', finished_at = now()
-    WHERE request_id = :request_id AND attempt = :attempt AND finished_at IS NULL
+    WHERE NOT :refund_attempt AND request_id = :request_id AND attempt = :attempt
+      AND finished_at IS NULL
 )
 SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
-    SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), r.priority, NULL, NULL,
+    SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar),
+               batchmill_job_priority_v1(r.priority, r.position), NULL, NULL,
                jsonb_build_object('request_id', r.id, 'batch_id', r.batch_id),
-               NULL)::procrastinate_job_to_defer_v1
-    FROM released r
+               CAST(:run_at AS timestamptz))::procrastinate_job_to_defer_v1
+    FROM returned r
 ))) AS deferred;
 
 -- batches_expire --
@@ -236,3 +234,46 @@ WITH due AS (
 UPDATE batches b SET archived_at = now()
 FROM due WHERE b.id = due.id
 RETURNING b.id;
+
+-- rate_acquire --
+-- Take capacity for one call from the fleet-wide buckets; 0 if taken, else seconds to wait.
+SELECT batchmill_rate_acquire_v1(:scope, :model, :input_tokens, :output_tokens) AS wait;
+
+-- rate_settle --
+-- Give back what a call's estimate over-took (or take what it under-took).
+UPDATE rate_limits
+SET input_available = input_available + :input_refund,
+    output_available = output_available + :output_refund
+WHERE scope = :scope AND model = :model;
+
+-- rate_learn --
+-- Correct a model's buckets from the provider's anthropic-ratelimit-* headers (its limits,
+-- and what it says remains, brought up to now first), and on a 429 pause the model for
+-- every worker until retry-after. Creates the row when the provider reveals a limit.
+INSERT INTO rate_limits AS b (scope, model, rpm, itpm, otpm, requests_available,
+                              input_available, output_available, source, paused_until,
+                              throttled)
+VALUES (:scope, :model, :rpm, :itpm, :otpm,
+        coalesce(:requests_remaining, :rpm, 0), coalesce(:input_remaining, :itpm, 0),
+        coalesce(:output_remaining, :otpm, 0), 'learned',
+        now() + make_interval(secs => CAST(:pause_seconds AS double precision)),
+        CASE WHEN :throttled THEN 1 ELSE 0 END)
+ON CONFLICT (scope, model) DO UPDATE
+SET rpm = coalesce(EXCLUDED.rpm, b.rpm),
+    itpm = coalesce(EXCLUDED.itpm, b.itpm),
+    otpm = coalesce(EXCLUDED.otpm, b.otpm),
+    requests_available = least(
+        coalesce(EXCLUDED.rpm, b.rpm),
+        b.requests_available + b.rpm * extract(epoch FROM clock_timestamp() - b.refilled_at) / 60,
+        coalesce(CAST(:requests_remaining AS double precision), 'Infinity')),
+    input_available = least(
+        coalesce(EXCLUDED.itpm, b.itpm),
+        b.input_available + b.itpm * extract(epoch FROM clock_timestamp() - b.refilled_at) / 60,
+        coalesce(CAST(:input_remaining AS double precision), 'Infinity')),
+    output_available = least(
+        coalesce(EXCLUDED.otpm, b.otpm),
+        b.output_available + b.otpm * extract(epoch FROM clock_timestamp() - b.refilled_at) / 60,
+        coalesce(CAST(:output_remaining AS double precision), 'Infinity')),
+    refilled_at = clock_timestamp(),
+    paused_until = greatest(b.paused_until, EXCLUDED.paused_until),
+    throttled = b.throttled + EXCLUDED.throttled;

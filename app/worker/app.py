@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import queue
 from app.db.engine import create_engine
 from app.llm.client import call_messages, create_client
+from app.llm.rate_limiter import RateLimiter
 from app.settings import Settings
 from app.worker import maintenance
 from app.worker.requests import process_request
@@ -41,6 +42,7 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
     client = create_client(api_key=api_key, base_url=settings.anthropic.base_url,
                            timeout_seconds=settings.anthropic.call_timeout_seconds)
     call = functools.partial(call_messages, client)
+    limiter = RateLimiter(engine, api_key)
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
             conninfo=settings.database.libpq,
@@ -52,7 +54,7 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
 
     @app.task(name=queue.PROCESS_REQUEST, queue=queue.QUEUE, retry=JOB_RETRY)
     async def run_request(request_id: int, batch_id: str | None = None) -> None:
-        await process_request(engine, call, request_id, settings.worker)
+        await process_request(engine, call, request_id, settings.worker, limiter)
 
     maintenance.register(app, engine, settings.worker, settings.maintenance)
     return app

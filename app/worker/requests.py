@@ -16,12 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app import queue
 from app.llm.backoff import retry_delay
 from app.llm.outcome import CallOutcome
+from app.llm.rate_limiter import Need, RateLimiter, estimate_need
 from app.settings import WorkerSettings
 from app.sql import queries
 
 log = logging.getLogger("batchmill.worker")
 
 CallFn = Callable[[dict[str, Any]], Awaitable[CallOutcome]]
+
+MAX_INLINE_WAIT_SECONDS = 1.0
+"""A rate-limit wait up to this long is slept in the worker slot; a longer one reschedules."""
+INLINE_WAITS = 3
 
 
 @dataclass(frozen=True)
@@ -95,34 +100,53 @@ async def finish(conn: AsyncConnection, claim: Claim, *, status: str, result: An
     return bool(row.batch_ended)
 
 
-async def requeue(conn: AsyncConnection, claim: Claim, run_at: dt.datetime) -> None:
-    await conn.execute(
-        queries["request_requeue"],
-        {"request_id": claim.request_id, "attempt": claim.attempt, "run_at": run_at,
-         "queue": queue.QUEUE, "task": queue.PROCESS_REQUEST},
-    )
+async def return_to_queue(conn: AsyncConnection, claim: Claim, *,
+                          run_at: dt.datetime | None = None, refund_attempt: bool = False) -> None:
+    """Put the attempt back in the queue (see ``request_return``)."""
+    await conn.execute(queries["request_return"], {
+        "request_id": claim.request_id, "attempt": claim.attempt, "run_at": run_at,
+        "refund_attempt": refund_attempt, "queue": queue.QUEUE, "task": queue.PROCESS_REQUEST})
 
 
-async def release(engine: AsyncEngine, claim: Claim) -> None:
-    """Hand an interrupted attempt back to the queue, to run again at once."""
-    async with engine.begin() as conn:
-        await conn.execute(queries["request_release"], {
-            "request_id": claim.request_id, "attempt": claim.attempt,
-            "queue": queue.QUEUE, "task": queue.PROCESS_REQUEST})
+def _in(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+async def _admit(limiter: RateLimiter, model: str, need: Need) -> float:
+    """Take rate-limit capacity, waiting in the worker slot only for short waits; returns the
+    remaining wait (0.0 once admitted)."""
+    for _ in range(INLINE_WAITS):
+        wait = await limiter.acquire(model, need)
+        if wait == 0 or wait > MAX_INLINE_WAIT_SECONDS:
+            return wait
+        await asyncio.sleep(wait)
+    return await limiter.acquire(model, need)
 
 
 async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
-                          policy: WorkerSettings) -> None:
+                          policy: WorkerSettings, limiter: RateLimiter | None = None) -> None:
     """The whole life of one attempt. The call and everything it cost are recorded in one
     transaction with the request's new state."""
     current = await claim(engine, request_id)
     if current is None:
         return
+    model = str(current.params["model"])
+    need = estimate_need(current.params)
     try:
+        wait = await _admit(limiter, model, need) if limiter else 0.0
+        if wait > 0:
+            # Held back by the rate limit: not an attempt, and no slot held while waiting.
+            async with engine.begin() as conn:
+                await return_to_queue(conn, current, run_at=_in(wait), refund_attempt=True)
+            return
         outcome = await call(current.params)
     except asyncio.CancelledError:
         # Shutdown past its grace period: the request must not stay 'running' with no job.
-        await asyncio.shield(release(engine, current))
+        async def give_back() -> None:
+            async with engine.begin() as conn:
+                await return_to_queue(conn, current)
+
+        await asyncio.shield(give_back())
         raise
     async with engine.begin() as conn:
         cost = await record_call(conn, current, outcome)
@@ -133,10 +157,15 @@ async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
         elif error.retryable and current.attempt < policy.max_attempts:
             delay = retry_delay(current.attempt, error.retry_after_seconds,
                                 base=policy.retry_base_seconds, cap=policy.retry_max_seconds)
-            await requeue(conn, current, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))
+            await return_to_queue(conn, current, run_at=_in(delay))
             ended = False
         else:
             ended = await finish(conn, current, status="errored", error=error.body,
                                  outcome=outcome, cost=cost)
+    if limiter:
+        try:
+            await limiter.observe(model, need, outcome)
+        except Exception:  # the outcome is recorded; bookkeeping must not re-run the job
+            log.exception("rate limiter could not learn from a %s call", model)
     if ended:
         log.info("batch %s ended", current.batch_id)
