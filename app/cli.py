@@ -8,7 +8,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.settings import Settings, get_settings
 
@@ -113,6 +113,45 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def cmd_limits_set(args: argparse.Namespace, settings: Settings) -> int:
+    from app.llm.rate_limiter import key_scope
+    from app.sql import queries
+
+    if not settings.anthropic.api_key:
+        print("error: limits belong to a provider key: set ANTHROPIC_API_KEY", file=sys.stderr)
+        return 2
+
+    async def work(conn: AsyncConnection) -> None:
+        await conn.execute(queries["rate_limit_set"], {
+            "scope": key_scope(settings.anthropic.api_key or ""), "model": args.model,
+            "rpm": args.rpm, "itpm": args.itpm, "otpm": args.otpm})
+
+    _in_transaction(settings, work)
+    print(f"limits for {args.model}: rpm={args.rpm} itpm={args.itpm} otpm={args.otpm}")
+    return 0
+
+
+def cmd_limits_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.sql import queries
+
+    async def work(conn: AsyncConnection) -> list[Any]:
+        return list((await conn.execute(queries["rate_limits_list"])).mappings())
+
+    rows = _in_transaction(settings, work)
+    print(f"{'MODEL':<28} {'SOURCE':<8} {'RPM':>7} {'ITPM':>9} {'OTPM':>9} "
+          f"{'REQ LEFT':>9} {'PAUSED':<6} {'GRANTED':>8} {'WAITS':>7} {'429s':>5}")
+
+    def n(value: Any) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    for r in rows:
+        print(f"{r['model']:<28} {r['source']:<8} {n(r['rpm']):>7} {n(r['itpm']):>9} "
+              f"{n(r['otpm']):>9} {n(r['requests_available']):>9} "
+              f"{'yes' if r['paused'] else 'no':<6} {r['granted']:>8} {r['waits']:>7} "
+              f"{r['throttled']:>5}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo.runner import run_demo
 
@@ -192,6 +231,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("revoke", help="revoke a key by its id (see keys list)")
     p.add_argument("key_id", type=int)
     p.set_defaults(func=cmd_keys_revoke)
+
+    limits = sub.add_parser("limits", help="fleet-wide provider rate limits").add_subparsers(
+        dest="limits", required=True)
+    p = limits.add_parser("set", help="configure a model's limits for ANTHROPIC_API_KEY "
+                          "(the provider's headers still correct them)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--rpm", type=int, default=None, help="requests per minute")
+    p.add_argument("--itpm", type=int, default=None, help="input tokens per minute")
+    p.add_argument("--otpm", type=int, default=None, help="output tokens per minute")
+    p.set_defaults(func=cmd_limits_set)
+    p = limits.add_parser("list", help="each model's limits, current capacity and pauses")
+    p.set_defaults(func=cmd_limits_list)
 
     p = sub.add_parser("demo", help="run a sample batch end to end (embedded Postgres and "
                        "the simulator unless configured)")

@@ -277,3 +277,19 @@ SET rpm = coalesce(EXCLUDED.rpm, b.rpm),
     refilled_at = clock_timestamp(),
     paused_until = greatest(b.paused_until, EXCLUDED.paused_until),
     throttled = b.throttled + EXCLUDED.throttled;
+
+-- rate_limit_set --
+-- Configure a model's limits under a provider key (a full bucket to start with).
+INSERT INTO rate_limits (scope, model, rpm, itpm, otpm, requests_available, input_available,
+                         output_available, source)
+VALUES (:scope, :model, :rpm, :itpm, :otpm, coalesce(:rpm, 0), coalesce(:itpm, 0),
+        coalesce(:otpm, 0), 'config')
+ON CONFLICT (scope, model) DO UPDATE
+SET rpm = EXCLUDED.rpm, itpm = EXCLUDED.itpm, otpm = EXCLUDED.otpm, source = 'config',
+    requests_available = least(rate_limits.requests_available, EXCLUDED.requests_available),
+    input_available = least(rate_limits.input_available, EXCLUDED.input_available),
+    output_available = least(rate_limits.output_available, EXCLUDED.output_available);
+
+-- rate_limits_list --
+-- Every bucket as of now.
+SELECT * FROM rate_limit_status_v1 ORDER BY scope, model;

@@ -90,3 +90,15 @@ def test_keys_list_and_revoke(database_url: DatabaseUrl) -> None:
     assert other_row.rstrip().endswith("-")  # the other tenant's key is untouched
     again = run("keys", "revoke", key_id, env=env)
     assert again.returncode == 1 and "no active key" in again.stderr
+
+
+def test_limits_set_and_list(database_url: DatabaseUrl) -> None:
+    env = environment(BATCHMILL_DATABASE_URL=database_url.url, ANTHROPIC_API_KEY="sk-1")
+    assert run("limits", "set", "--model", "claude-haiku-4-5", "--rpm", "600",
+               "--otpm", "80000", env=env).returncode == 0
+    listed = run("limits", "list", env=env).stdout.splitlines()
+    assert len(listed) == 2
+    assert listed[1].split()[:6] == ["claude-haiku-4-5", "config", "600", "-", "80000", "600"]
+    no_key = run("limits", "set", "--model", "m", "--rpm", "1",
+                 env=environment(BATCHMILL_DATABASE_URL=database_url.url))
+    assert no_key.returncode == 2 and "ANTHROPIC_API_KEY" in no_key.stderr
