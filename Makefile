@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean bench-spine bench-api
+.PHONY: demo test venv clean bench-spine bench-api bench-ratelimit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,6 @@ bench-spine: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api_reads
+
+bench-ratelimit: $(STAMP)
+	$(BIN)/python -m bench.ratelimit

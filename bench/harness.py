@@ -7,7 +7,7 @@ import contextlib
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class Running:
     api_key: str
     database: DatabaseUrl
     api_pid: int
+    simulator_url: str
 
     def client(self) -> anthropic.Anthropic:
         return anthropic.Anthropic(base_url=self.api_url, api_key=self.api_key,
@@ -51,8 +52,11 @@ class Running:
 
 @contextlib.contextmanager
 def batchmill(database: DatabaseUrl, *, workers: int = 1, concurrency: int = 16,
-              latency: float = 0.0, logs: Path = Path("/tmp")) -> Iterator[Running]:
-    """Simulator, API and ``workers`` worker processes over ``database``."""
+              latency: float = 0.0, simulator_args: tuple[str, ...] = (),
+              logs: Path = Path("/tmp"), before_workers: Callable[[dict[str, str]], None]
+              | None = None) -> Iterator[Running]:
+    """Simulator, API and ``workers`` worker processes over ``database``;
+    ``before_workers(env)`` runs once the API is up and before any worker starts."""
     sim_port, api_port = free_port(), free_port()
     env = environment(BATCHMILL_DATABASE_URL=database.url, ANTHROPIC_API_KEY="bench",
                       ANTHROPIC_BASE_URL=f"http://127.0.0.1:{sim_port}",
@@ -60,15 +64,18 @@ def batchmill(database: DatabaseUrl, *, workers: int = 1, concurrency: int = 16,
                       BATCHMILL_SIMULATOR_LATENCY=str(latency))
     key = run("keys", "create", "--tenant", "bench", env=env).stdout.strip()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(process("simulator", "--port", str(sim_port), env=env,
-                                    log=logs / "bench-sim.log"))
+        stack.enter_context(process("simulator", "--port", str(sim_port), *simulator_args,
+                                    env=env, log=logs / "bench-sim.log"))
         api = stack.enter_context(process("serve", "--port", str(api_port), env=env,
                                           log=logs / "bench-api.log"))
-        for i in range(workers):
-            stack.enter_context(process("worker", env=env, log=logs / f"bench-worker-{i}.log"))
         wait_for_http(f"http://127.0.0.1:{api_port}/v1/messages/batches")
         wait_for_http(f"http://127.0.0.1:{sim_port}/")
-        yield Running(f"http://127.0.0.1:{api_port}", key, database, api.pid)
+        if before_workers is not None:
+            before_workers(env)
+        for i in range(workers):
+            stack.enter_context(process("worker", env=env, log=logs / f"bench-worker-{i}.log"))
+        yield Running(f"http://127.0.0.1:{api_port}", key, database, api.pid,
+                      f"http://127.0.0.1:{sim_port}")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
