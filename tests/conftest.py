@@ -3,6 +3,8 @@ and an in-process Batchmill stack (API + worker) for integration tests."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -56,14 +58,23 @@ async def _stop(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+@contextlib.asynccontextmanager
+async def running_simulator(config: SimulatorConfig) -> AsyncIterator[str]:
+    """A Claude simulator with ``config`` in this event loop; yields its base URL."""
+    sock = loopback_socket()
+    task = asyncio.create_task(serve_simulator(config, sockets=[sock]))
+    await asyncio.sleep(0.1)
+    try:
+        yield base_url(sock)
+    finally:
+        await _stop(task)
+
+
 @pytest.fixture(scope="session")
 async def simulator_url() -> AsyncIterator[str]:
     """The Claude simulator, at zero latency, for the whole session."""
-    sock = loopback_socket()
-    task = asyncio.create_task(serve_simulator(SimulatorConfig(), sockets=[sock]))
-    await asyncio.sleep(0.1)
-    yield base_url(sock)
-    await _stop(task)
+    async with running_simulator(SimulatorConfig()) as url:
+        yield url
 
 
 @dataclass
@@ -79,6 +90,15 @@ class Stack:
     def client(self, **kwargs: object) -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(base_url=self.api_url, api_key=self.api_key,
                                         max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+    def use_simulator(self, url: str, *, call_timeout_seconds: float = 10,
+                      worker: WorkerSettings | None = None) -> None:
+        """Point this stack's workers at another simulator (and worker policy)."""
+        self.settings = dataclasses.replace(
+            self.settings,
+            anthropic=AnthropicSettings(api_key="test-key", base_url=url,
+                                        call_timeout_seconds=call_timeout_seconds),
+            worker=worker or self.settings.worker)
 
     def start_worker(self, concurrency: int = 8) -> None:
         self.worker_task = asyncio.create_task(

@@ -37,6 +37,13 @@ class Live:
                 "messages": [{"role": "user", "content": f"{prefix} number {i}"}]}}
             for i in range(count)]).id
 
+    def wait_running(self, count: int, timeout: float = 20) -> None:
+        """Until ``count`` requests are in flight."""
+        deadline = time.monotonic() + timeout
+        while self.sql("SELECT count(*) FROM requests WHERE status = 'running'")[0][0] < count:
+            assert time.monotonic() < deadline, f"{count} requests never ran at once"
+            time.sleep(0.05)
+
     def wait_ended(self, batch_id: str, timeout: float = 60) -> anthropic.types.messages.MessageBatch:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -137,10 +144,7 @@ def test_sigterm_lets_in_flight_calls_finish_then_exits(database_url: DatabaseUr
     with live(database_url, tmp_path, latency=1.0, BATCHMILL_SHUTDOWN_GRACE_SECONDS="10") as bm:
         batch_id = bm.submit(40)
         with process("worker", "--concurrency", "8", env=bm.env, log=tmp_path / "w.log") as w:
-            deadline = time.monotonic() + 20
-            while bm.sql("SELECT count(*) FROM requests WHERE status = 'running'")[0][0] < 8:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            bm.wait_running(8)
             w.send_signal(signal.SIGTERM)
             assert w.wait(timeout=15) == 0
         counts = bm.sql("SELECT status, count(*) FROM requests GROUP BY status")
@@ -156,10 +160,7 @@ def test_shutdown_past_the_grace_period_requeues_in_flight_work(database_url: Da
     with live(database_url, tmp_path, latency=5.0, BATCHMILL_SHUTDOWN_GRACE_SECONDS="0.5") as bm:
         batch_id = bm.submit(10)
         with process("worker", "--concurrency", "10", env=bm.env, log=tmp_path / "w.log") as w:
-            deadline = time.monotonic() + 20
-            while bm.sql("SELECT count(*) FROM requests WHERE status = 'running'")[0][0] < 10:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            bm.wait_running(10)
             w.send_signal(signal.SIGTERM)
             assert w.wait(timeout=10) == 0
         by_status = dict(bm.sql("SELECT status, count(*) FROM requests GROUP BY status"))

@@ -4,7 +4,6 @@ every worker, not just the one that met it."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -12,28 +11,16 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.serving import base_url, loopback_socket
-from app.settings import AnthropicSettings
 from app.simulator import SimulatorConfig
-from app.simulator import serve as serve_simulator
-from tests.conftest import Stack
+from app.worker.app import run_worker
+from tests.conftest import Stack, running_simulator
 from tests.integration.helpers import summarise_requests, wait_until_ended
 
 
 @pytest.fixture
 async def slow_simulator() -> AsyncIterator[str]:
-    sock = loopback_socket()
-    task = asyncio.create_task(serve_simulator(SimulatorConfig(latency_seconds=0.02),
-                                               sockets=[sock]))
-    await asyncio.sleep(0.1)
-    yield base_url(sock)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-def use(stack: Stack, simulator: str) -> None:
-    stack.settings = dataclasses.replace(stack.settings, anthropic=AnthropicSettings(
-        api_key="k", base_url=simulator, call_timeout_seconds=10))
+    async with running_simulator(SimulatorConfig(latency_seconds=0.02)) as url:
+        yield url
 
 
 async def progress(stack: Stack, batch_id: str) -> int:
@@ -42,7 +29,7 @@ async def progress(stack: Stack, batch_id: str) -> int:
 
 
 async def test_small_batch_is_not_starved_by_a_big_one(stack: Stack, slow_simulator: str) -> None:
-    use(stack, slow_simulator)
+    stack.use_simulator(slow_simulator)
     client = stack.client()
     big = await client.messages.batches.create(
         requests=summarise_requests(1500, prefix="big"))  # type: ignore[arg-type]
@@ -61,7 +48,7 @@ async def test_small_batch_is_not_starved_by_a_big_one(stack: Stack, slow_simula
 
 
 async def test_higher_priority_batch_goes_first(stack: Stack, slow_simulator: str) -> None:
-    use(stack, slow_simulator)
+    stack.use_simulator(slow_simulator)
     async with httpx.AsyncClient(base_url=stack.api_url,
                                  headers={"x-api-key": stack.api_key}) as http:
         low = (await http.post("/v1/messages/batches", json={
@@ -80,25 +67,20 @@ async def test_higher_priority_batch_goes_first(stack: Stack, slow_simulator: st
 
 async def test_a_provider_429_pauses_every_worker(stack: Stack) -> None:
     # A simulator with a 30/min limit the workers do not know about yet.
-    sock = loopback_socket()
-    simulator = asyncio.create_task(serve_simulator(
-        SimulatorConfig(rpm=30, retry_after_seconds=1), sockets=[sock]))
-    await asyncio.sleep(0.1)
-    try:
-        use(stack, base_url(sock))
+    async with running_simulator(SimulatorConfig(rpm=30, retry_after_seconds=1)) as url:
+        stack.use_simulator(url)
         batch = await stack.client().messages.batches.create(
             requests=summarise_requests(60))  # type: ignore[arg-type]
         stack.start_worker(concurrency=8)
-        second = asyncio.create_task(_run_second_worker(stack))
+        second = asyncio.create_task(  # another worker process, as far as Postgres can tell
+            run_worker(stack.settings, concurrency=8, install_signal_handlers=False))
         try:
-            deadline = time.monotonic() + 8
-            while time.monotonic() < deadline:
-                await asyncio.sleep(0.25)
+            await asyncio.sleep(8)
         finally:
             second.cancel()
             await asyncio.gather(second, return_exceptions=True)
         async with httpx.AsyncClient() as http:
-            stats = (await http.get(f"{base_url(sock)}/_simulator/stats")).json()
+            stats = (await http.get(f"{url}/_simulator/stats")).json()
         async with stack.engine.connect() as conn:
             limits = (await conn.execute(text(
                 "SELECT rpm, throttled, source FROM rate_limit_status_v1"))).one()
@@ -107,13 +89,4 @@ async def test_a_provider_429_pauses_every_worker(stack: Stack) -> None:
         # from then on they waited instead of calling, so few 429s followed.
         assert limits.rpm == 30 and limits.source == "learned" and limits.throttled >= 1
         assert stats["by_status"].get("429", 0) <= 16, stats
-        assert batch.id
-    finally:
-        simulator.cancel()
-        await asyncio.gather(simulator, return_exceptions=True)
-
-
-async def _run_second_worker(stack: Stack) -> None:
-    from app.worker.app import run_worker
-
-    await run_worker(stack.settings, concurrency=8, install_signal_handlers=False)
+        assert await progress(stack, batch.id) >= 30

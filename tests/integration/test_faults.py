@@ -3,19 +3,15 @@ one terminal state: transient failures are retried (honouring retry-after) withi
 budget, final 4xx errors are recorded after exactly one call."""
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from app.serving import base_url, loopback_socket
-from app.settings import AnthropicSettings, WorkerSettings
+from app.settings import WorkerSettings
 from app.simulator import SimulatorConfig
-from app.simulator import serve as serve_simulator
-from tests.conftest import Stack
+from tests.conftest import Stack, running_simulator
 from tests.integration.helpers import summarise_requests, wait_until_ended
 
 BUDGET = 8
@@ -26,20 +22,13 @@ async def faulty_simulator() -> AsyncIterator[str]:
     config = SimulatorConfig(latency_seconds=0.01, seed=7, rate_529=0.10, rate_500=0.05,
                              rate_429=0.05, rate_slow=0.02, retry_after_seconds=1,
                              slow_seconds=3)
-    sock = loopback_socket()
-    task = asyncio.create_task(serve_simulator(config, sockets=[sock]))
-    await asyncio.sleep(0.1)
-    yield base_url(sock)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    async with running_simulator(config) as url:
+        yield url
 
 
 def use(stack: Stack, simulator: str) -> None:
-    stack.settings = dataclasses.replace(
-        stack.settings,
-        anthropic=AnthropicSettings(api_key="k", base_url=simulator, call_timeout_seconds=1),
-        worker=WorkerSettings(concurrency=32, max_attempts=BUDGET, retry_base_seconds=0.05,
-                              retry_max_seconds=1))
+    stack.use_simulator(simulator, call_timeout_seconds=1, worker=WorkerSettings(
+        concurrency=32, max_attempts=BUDGET, retry_base_seconds=0.05, retry_max_seconds=1))
 
 
 async def test_fault_run_every_request_succeeds_within_budget(stack: Stack,
