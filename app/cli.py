@@ -152,6 +152,19 @@ def cmd_limits_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report_cost(args: argparse.Namespace, settings: Settings) -> int:
+    from app.reports import cost_report, render, since_day
+
+    try:
+        since = since_day(args.since)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = _in_transaction(settings, lambda conn: cost_report(conn, by=args.by, since=since))
+    print(render(rows, by=args.by, fmt=args.format))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo.runner import run_demo
 
@@ -243,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_limits_set)
     p = limits.add_parser("list", help="each model's limits, current capacity and pauses")
     p.set_defaults(func=cmd_limits_list)
+
+    report = sub.add_parser("report", help="reports for people").add_subparsers(
+        dest="report", required=True)
+    p = report.add_parser("cost", help="spend from llm_calls, all tenants")
+    p.add_argument("--since", default="7d", help="how far back: 7d, 2w, 48h (default 7d)")
+    p.add_argument("--by", choices=["day", "model", "tenant", "batch"], default="day")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_report_cost)
 
     p = sub.add_parser("demo", help="run a sample batch end to end (embedded Postgres and "
                        "the simulator unless configured)")

@@ -293,3 +293,33 @@ SET rpm = EXCLUDED.rpm, itpm = EXCLUDED.itpm, otpm = EXCLUDED.otpm, source = 'co
 -- rate_limits_list --
 -- Every bucket as of now.
 SELECT * FROM rate_limit_status_v1 ORDER BY scope, model;
+
+-- report_cost_by_day --
+-- Spend per UTC day since :since_day, from cost_daily_v1.
+SELECT day::text AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+       sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
+       sum(unpriced_calls) AS unpriced_calls
+FROM cost_daily_v1 WHERE day >= :since_day GROUP BY day ORDER BY day;
+
+-- report_cost_by_model --
+-- Spend per model since :since_day, most expensive first.
+SELECT model AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+       sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
+       sum(unpriced_calls) AS unpriced_calls
+FROM cost_daily_v1 WHERE day >= :since_day GROUP BY model ORDER BY sum(cost) DESC, model;
+
+-- report_cost_by_tenant --
+-- Spend per tenant since :since_day, most expensive first.
+SELECT tenant AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+       sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
+       sum(unpriced_calls) AS unpriced_calls
+FROM cost_daily_v1 WHERE day >= :since_day GROUP BY tenant ORDER BY sum(cost) DESC, tenant;
+
+-- report_cost_by_batch --
+-- Spend per batch with calls since :since_day, most expensive first.
+SELECT batch_id AS key, calls, input_tokens, output_tokens, cache_write_tokens,
+       cache_read_tokens, cost, unpriced_calls
+FROM cost_by_batch_v1 WHERE last_call_at >= :since_day ORDER BY cost DESC, batch_id;
