@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -276,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=_env("BATCHMILL_LOG_LEVEL", "WARNING").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _with_database(get_settings(), args.database_url)
     return int(args.func(args, settings) or 0)
 

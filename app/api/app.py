@@ -66,6 +66,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
             Exception: handle_unexpected,
         },
         before_send=[add_request_id],
+        logging_config=None,  # the process configures logging (batchmill CLI), not the app
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -22,6 +22,7 @@ from app.api.app import serve as serve_api
 from app.db import migrate
 from app.db.engine import create_engine
 from app.keys import create_key
+from app.reports import cost_report, render, since_day
 from app.serving import base_url, loopback_socket
 from app.settings import AnthropicSettings, Settings
 from app.simulator import SimulatorConfig
@@ -140,6 +141,8 @@ async def demo(settings: Settings, *, count: int, concurrency: int | None) -> in
         results = [r async for r in await client.messages.batches.results(batch.id)]
         async with engine.connect() as conn:
             usage = (await conn.execute(queries["batch_usage"], {"batch_id": batch.id})).one()
+            report = render(await cost_report(conn, by="model", since=since_day("1d")),
+                            by="model", fmt="table")
     await engine.dispose()
 
     counts = batch.request_counts
@@ -151,6 +154,8 @@ async def demo(settings: Settings, *, count: int, concurrency: int | None) -> in
           f"over {usage.calls} provider calls")
     print(f"  cost         {cost} at {MODEL} list prices")
     print(f"  throughput   {len(results) / elapsed:.1f} requests/s end to end ({elapsed:.1f} s)")
+    print("\n`batchmill report cost --by model --since 1d` on this database:\n")
+    print(report)
     samples = [r for r in results if r.result.type == "succeeded"][:2]
     for r in samples:
         text = " ".join(block.text for block in r.result.message.content if block.type == "text")
