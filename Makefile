@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Benchmarks also need the seed baseline's own stack (Celery, Redis client, FastAPI).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 ## Run the demo: embedded Postgres + Claude simulator unless configured otherwise.
 demo: $(STAMP)
 	$(BIN)/batchmill demo
@@ -27,11 +33,11 @@ clean:
 
 ## Benchmarks print figures (never timed assertions). Needs a Postgres server:
 ## BATCHMILL_BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test.
-bench-spine: $(STAMP)
+bench-spine: $(BENCH_STAMP)
 	$(BIN)/python -m bench.spine
 
-bench-api: $(STAMP)
+bench-api: $(BENCH_STAMP)
 	$(BIN)/python -m bench.api_reads
 
-bench-ratelimit: $(STAMP)
+bench-ratelimit: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ratelimit

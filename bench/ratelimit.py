@@ -41,7 +41,7 @@ def measure(simulator_url: str, seconds: float) -> dict[str, Any]:
     calls = stats["calls"]
     throttled = stats["by_status"].get("429", 0)
     accepted = stats["by_status"].get("200", 0)
-    rpm = (accepted - RPM) / (seconds / 60) if seconds > 60 else float("nan")
+    rpm = (accepted - RPM) / (seconds / 60) if accepted > RPM else float("nan")
     return {"seconds": round(seconds, 1), "accepted": accepted, "calls": calls,
             "429s": throttled, "pct_429": round(100 * throttled / calls, 2) if calls else 0.0,
             "rpm": round(rpm, 1), "pct_of_limit": round(100 * rpm / RPM, 1)}
@@ -67,7 +67,9 @@ def run_batchmill(count: int) -> dict[str, Any]:
 def run_seed(count: int) -> dict[str, Any]:
     from bench.baseline.run import baseline, simulator_process
 
-    with simulator_process(SIMULATOR) as simulator_url, baseline(simulator_url, workers=3) as seed:
+    # Same in-flight capacity as Batchmill's three workers: 8 prefork processes each.
+    with simulator_process(SIMULATOR) as simulator_url, \
+            baseline(simulator_url, workers=3, concurrency=8) as seed:
         start = time.monotonic()
         outcome = seed.run_scenario(workload(count))
         figures = measure(simulator_url, time.monotonic() - start)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from bench.baseline.settings import REDIS_URL
 #: Seconds the processes get to start, and to exit after SIGTERM before SIGKILL.
 START_TIMEOUT = 60.0
 STOP_GRACE = 15.0
+#: The ``batchmill`` console script of this virtualenv (runs the simulator).
+BATCHMILL = str(Path(sys.executable).with_name("batchmill"))
 
 
 @dataclass
@@ -66,6 +70,17 @@ class BaselineHandle:
                 raise TimeoutError(f"baseline batch {batch_id} not done after {timeout}s: {status}")
             time.sleep(poll)
 
+    def run_scenario(self, requests: list[dict[str, Any]], timeout: float = 900) -> dict[str, Any]:
+        """Submit ``requests`` as one batch and wait until each succeeded or failed for good.
+
+        ``seconds`` runs from just before the submit call (the seed enqueues inside it)
+        until the status poll that saw the batch ended."""
+        started = time.monotonic()
+        final = self.wait_done(self.submit(requests), timeout)
+        counts = final["request_counts"]
+        return {"requests": len(requests), "seconds": round(time.monotonic() - started, 3),
+                "succeeded": counts["succeeded"], "failed": counts["errored"]}
+
     def results(self, batch_id: str) -> list[dict[str, Any]]:
         """``GET /batches/{id}/results``, parsed."""
         response = self.http.get(f"/batches/{batch_id}/results")
@@ -103,8 +118,11 @@ def _wait_ready(url: str, hostnames: set[str], procs: list[Any], logs: Path) -> 
 
 @contextlib.contextmanager
 def baseline(sim_url: str, *, workers: int = 3, concurrency: int = 1,
-             rate_limit: str = "800/m", logs: Path) -> Iterator[BaselineHandle]:
-    """The seed pipeline calling the simulator at ``sim_url``, ready to use; all stopped on exit."""
+             rate_limit: str = "800/m", logs: Path | None = None) -> Iterator[BaselineHandle]:
+    """The seed pipeline calling the simulator at ``sim_url``, ready to use; all stopped on exit.
+
+    Process output goes to ``logs`` (default: a new temporary directory, kept)."""
+    logs = logs or Path(tempfile.mkdtemp(prefix="baseline-"))
     flush_redis()
     port = free_port()
     env = environment(ANTHROPIC_BASE_URL=sim_url, ANTHROPIC_API_KEY="baseline",
@@ -130,20 +148,32 @@ def baseline(sim_url: str, *, workers: int = 3, concurrency: int = 1,
 def run_ratelimit_scenario(sim_url: str, requests: list[dict[str, Any]], *, workers: int = 3,
                            concurrency: int = 1, rate_limit: str = "800/m",
                            timeout: float = 900, logs: Path | None = None) -> dict[str, Any]:
-    """Submit ``requests`` through the baseline and wait until each has succeeded or failed for good.
+    """A fresh baseline runs ``requests`` as one batch to the end: {requests, seconds, succeeded,
+    failed}. 429s and the achieved rate are for the caller to read from the simulator's stats."""
+    with baseline(sim_url, workers=workers, concurrency=concurrency, rate_limit=rate_limit,
+                  logs=logs) as handle:
+        return handle.run_scenario(requests, timeout)
 
-    ``seconds`` runs from just before the submit call (the seed enqueues inside it)
-    until the status poll that saw the batch ended. 429s and the achieved rate are
-    read from the simulator's own stats by the caller."""
-    with contextlib.ExitStack() as stack:
-        if logs is None:
-            logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="baseline-")))
-        handle = stack.enter_context(baseline(sim_url, workers=workers, concurrency=concurrency,
-                                              rate_limit=rate_limit, logs=logs))
-        started = time.monotonic()
-        batch_id = handle.submit(requests)
-        final = handle.wait_done(batch_id, timeout)
-        seconds = time.monotonic() - started
-    counts = final["request_counts"]
-    return {"requests": len(requests), "seconds": round(seconds, 3),
-            "succeeded": counts["succeeded"], "failed": counts["errored"]}
+
+@contextlib.contextmanager
+def simulator_process(args: Sequence[str] = (), *, log: Path | None = None) -> Iterator[str]:
+    """``batchmill simulator ARGS`` on a free loopback port until exit; yields its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = log or Path(tempfile.mkdtemp(prefix="baseline-sim-")) / "simulator.log"
+    with log.open("wb") as out:
+        sim = subprocess.Popen([BATCHMILL, "simulator", "--port", str(port), *args],
+                               env=environment(), stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"{url}/_simulator/stats", timeout=1).raise_for_status()
+                break
+            if sim.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"simulator did not start; see {log}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        stop([sim], grace=STOP_GRACE)
