@@ -5,10 +5,12 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.settings import Settings, get_settings
@@ -166,6 +168,40 @@ def cmd_report_cost(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_prices_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.prices import current_prices
+
+    rows = _in_transaction(settings, lambda conn: current_prices(conn, args.model))
+    print(f"{'MODEL':<28} {'SINCE':<10} {'INPUT':>8} {'OUTPUT':>8} {'WRITE 5M':>9} "
+          f"{'WRITE 1H':>9} {'READ':>7} {'BATCH OFF':>9}   (USD per million tokens)")
+    def usd(value: Decimal) -> str:
+        return format(value, "f").rstrip("0").rstrip(".") or "0"
+
+    for r in rows:
+        print(f"{r['model']:<28} {r['effective_from']:%Y-%m-%d} "
+              f"{usd(r['input_per_mtok']):>8} {usd(r['output_per_mtok']):>8} "
+              f"{usd(r['cache_write_5m_per_mtok']):>9} {usd(r['cache_write_1h_per_mtok']):>9} "
+              f"{usd(r['cache_read_per_mtok']):>7} {r['batch_discount']:>9.0%}")
+    return 0
+
+
+def cmd_prices_set(args: argparse.Namespace, settings: Settings) -> int:
+    from app.prices import add_price
+
+    when = (dt.datetime.fromisoformat(args.effective_from) if args.effective_from
+            else dt.datetime.now(dt.UTC))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    _in_transaction(settings, lambda conn: add_price(
+        conn, model=args.model, input_per_mtok=args.input, output_per_mtok=args.output,
+        effective_from=when, cache_write_5m=args.cache_write_5m,
+        cache_write_1h=args.cache_write_1h, cache_read=args.cache_read,
+        batch_discount=args.batch_discount))
+    print(f"{args.model}: ${args.input} / ${args.output} per million tokens from "
+          f"{when:%Y-%m-%d %H:%M:%S %Z}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo.runner import run_demo
 
@@ -257,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_limits_set)
     p = limits.add_parser("list", help="each model's limits, current capacity and pauses")
     p.set_defaults(func=cmd_limits_list)
+
+    prices = sub.add_parser("prices", help="model prices (USD per million tokens)"
+                            ).add_subparsers(dest="prices", required=True)
+    p = prices.add_parser("list", help="the price in effect now for each model")
+    p.add_argument("--model", default=None)
+    p.set_defaults(func=cmd_prices_list)
+    p = prices.add_parser("set", help="add a dated price; cache prices default to 1.25x / 2x "
+                          "/ 0.1x input, batch discount to 50%%")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", type=Decimal, required=True, help="USD per million input tokens")
+    p.add_argument("--output", type=Decimal, required=True, help="USD per million output tokens")
+    p.add_argument("--cache-write-5m", type=Decimal, default=None)
+    p.add_argument("--cache-write-1h", type=Decimal, default=None)
+    p.add_argument("--cache-read", type=Decimal, default=None)
+    p.add_argument("--batch-discount", type=Decimal, default=Decimal("0.5"),
+                   help="fraction off through the provider's Message Batches API")
+    p.add_argument("--effective-from", default=None, help="ISO date-time (default: now)")
+    p.set_defaults(func=cmd_prices_set)
 
     report = sub.add_parser("report", help="reports for people").add_subparsers(
         dest="report", required=True)

@@ -323,3 +323,25 @@ FROM cost_daily_v1 WHERE day >= :since_day GROUP BY tenant ORDER BY sum(cost) DE
 SELECT batch_id AS key, calls, input_tokens, output_tokens, cache_write_tokens,
        cache_read_tokens, cost, unpriced_calls
 FROM cost_by_batch_v1 WHERE last_call_at >= :since_day ORDER BY cost DESC, batch_id;
+
+-- model_prices_current --
+-- The price in effect now for each model (or :model), with when it took effect.
+SELECT DISTINCT ON (model) model, effective_from, input_per_mtok, output_per_mtok,
+       cache_write_5m_per_mtok, cache_write_1h_per_mtok, cache_read_per_mtok, batch_discount
+FROM model_prices
+WHERE effective_from <= now() AND (CAST(:model AS text) IS NULL OR model = :model)
+ORDER BY model, effective_from DESC;
+
+-- model_price_add --
+-- A dated price for a model; calls that start from :effective_from on are priced with it.
+INSERT INTO model_prices (model, effective_from, input_per_mtok, output_per_mtok,
+                          cache_write_5m_per_mtok, cache_write_1h_per_mtok,
+                          cache_read_per_mtok, batch_discount)
+VALUES (:model, :effective_from, :input, :output, :cache_write_5m, :cache_write_1h,
+        :cache_read, :batch_discount)
+ON CONFLICT (model, effective_from) DO UPDATE
+SET input_per_mtok = EXCLUDED.input_per_mtok, output_per_mtok = EXCLUDED.output_per_mtok,
+    cache_write_5m_per_mtok = EXCLUDED.cache_write_5m_per_mtok,
+    cache_write_1h_per_mtok = EXCLUDED.cache_write_1h_per_mtok,
+    cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
+    batch_discount = EXCLUDED.batch_discount;

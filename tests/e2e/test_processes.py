@@ -102,3 +102,20 @@ def test_limits_set_and_list(database_url: DatabaseUrl) -> None:
     no_key = run("limits", "set", "--model", "m", "--rpm", "1",
                  env=environment(BATCHMILL_DATABASE_URL=database_url.url))
     assert no_key.returncode == 2 and "ANTHROPIC_API_KEY" in no_key.stderr
+
+
+def test_prices_set_and_list(database_url: DatabaseUrl) -> None:
+    env = environment(BATCHMILL_DATABASE_URL=database_url.url)
+    listed = run("prices", "list", "--model", "claude-sonnet-4-5", env=env).stdout.splitlines()
+    assert listed[1].split() == ["claude-sonnet-4-5", "2024-01-01", "3", "15", "3.75", "6",
+                                 "0.3", "50%"]
+    added = run("prices", "set", "--model", "claude-sonnet-4-5", "--input", "2.5",
+                "--output", "12", "--effective-from", "2025-06-01", env=env)
+    assert added.returncode == 0, added.stderr
+    listed = run("prices", "list", "--model", "claude-sonnet-4-5", env=env).stdout.splitlines()
+    assert listed[1].split() == ["claude-sonnet-4-5", "2025-06-01", "2.5", "12", "3.125", "5",
+                                 "0.25", "50%"]
+    report = run("report", "cost", "--by", "model", "--format", "csv", env=env)
+    assert report.returncode == 0 and report.stdout.startswith("model,calls,")
+    bad = run("report", "cost", "--since", "yesterday", env=env)
+    assert bad.returncode == 2 and "--since" in bad.stderr
