@@ -14,8 +14,9 @@ import msgspec
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import ids, queue
+from app import budgets, ids, queue
 from app.errors import InvalidRequest, NotFound
+from app.llm.rate_limiter import estimate_need
 from app.schemas import BatchCreate
 from app.sql import queries
 
@@ -44,10 +45,11 @@ def decode_batch(body: bytes) -> BatchCreate:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
 
 
-def check_batch(batch: BatchCreate) -> list[dict[str, Any] | None]:
+def check_batch(batch: BatchCreate) -> list[_ParamsView | dict[str, Any]]:
     """What the schema cannot say. Raises for a batch Anthropic would refuse (duplicate
     custom_ids, params that are not objects, oversized metadata, an unusable callback URL);
-    returns each request's params error, which becomes an errored result, or None."""
+    returns, per request, its params' error (which becomes an errored result) or the params
+    to send."""
     seen: dict[str, int] = {}
     for index, request in enumerate(batch.requests):
         first = seen.setdefault(request.custom_id, index)
@@ -60,16 +62,20 @@ def check_batch(batch: BatchCreate) -> list[dict[str, Any] | None]:
         raise InvalidRequest(f"metadata: must be at most {MAX_METADATA_BYTES:,} bytes of JSON.")
     if batch.callback_url is not None and not urlsplit(batch.callback_url).hostname:
         raise InvalidRequest("callback_url: must be an absolute http(s) URL with a host.")
-    return [params_error(_view(i, r.params)) for i, r in enumerate(batch.requests)]
+    views = [_view(i, r.params) for i, r in enumerate(batch.requests)]
+    return [params_error(v) or v for v in views]
 
 
 class _ParamsView(msgspec.Struct):
-    """The fields of Messages params that are checked at submission; the rest pass through."""
+    """The fields of Messages params read at submission (checks, worst-case cost); the rest
+    pass through untouched."""
 
     model: Any = None
     max_tokens: Any = None
     messages: Any = None
     stream: Any = None
+    system: Any = None
+    tools: Any = None
 
 
 def _view(index: int, raw: msgspec.Raw) -> _ParamsView:
@@ -110,7 +116,11 @@ def params_error(params: Mapping[str, Any] | _ParamsView) -> dict[str, Any] | No
 
 async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate) -> str:
     """Insert the batch, its requests and their queue rows; the caller owns the transaction."""
-    errors = check_batch(batch)
+    checked = check_batch(batch)
+    errors = [c if isinstance(c, dict) else None for c in checked]
+    await budgets.check_submission(conn, tenant_id, (
+        (c.model, estimate_need(msgspec.structs.asdict(c)))
+        for c in checked if isinstance(c, _ParamsView)))
     batch_id = ids.batch_id()
     await conn.execute(queries["batch_insert"], {
         "id": batch_id,

@@ -202,6 +202,22 @@ def cmd_prices_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_budget_set(args: argparse.Namespace, settings: Settings) -> int:
+    from app.sql import queries
+
+    async def work(conn: AsyncConnection) -> bool:
+        result = await conn.execute(queries["tenant_budget_set"],
+                                    {"tenant": args.tenant, "budget": args.usd})
+        return result.first() is not None
+
+    if not _in_transaction(settings, work):
+        print(f"error: no tenant named {args.tenant!r}", file=sys.stderr)
+        return 1
+    print(f"tenant {args.tenant!r}: monthly budget "
+          + (f"${args.usd:,.2f}" if args.usd is not None else "removed"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo.runner import run_demo
 
@@ -311,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction off through the provider's Message Batches API")
     p.add_argument("--effective-from", default=None, help="ISO date-time (default: now)")
     p.set_defaults(func=cmd_prices_set)
+
+    budget = sub.add_parser("budget", help="monthly spend limits per tenant").add_subparsers(
+        dest="budget", required=True)
+    p = budget.add_parser("set", help="hold a tenant to a monthly USD budget (UTC months)")
+    p.add_argument("--tenant", required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--usd", type=Decimal, help="the budget in USD")
+    group.add_argument("--none", dest="usd", action="store_const", const=None,
+                       help="remove the budget")
+    p.set_defaults(func=cmd_budget_set)
 
     report = sub.add_parser("report", help="reports for people").add_subparsers(
         dest="report", required=True)

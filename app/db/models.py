@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -57,10 +58,32 @@ class Base(DeclarativeBase):
 
 class Tenant(Base):
     __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint("monthly_budget_usd >= 0", name="budget_non_negative"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    """NULL: no budget. Else submissions and calls are held to it per UTC calendar month."""
+
+
+class TenantSpend(Base):
+    """A tenant's spend this month, kept as it happens so budget checks need no aggregate:
+    ``spent`` is the settled cost of finished calls, ``reserved`` the worst case of calls in
+    flight. Invariant kept by ``budget_reserve``: spent + reserved <= budget at reservation."""
+
+    __tablename__ = "tenant_spend"
+    __table_args__ = (
+        CheckConstraint("spent >= 0 AND reserved >= 0", name="non_negative"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    spent: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    reserved: Mapped[Decimal] = mapped_column(Money, server_default="0")
 
 
 class ApiKey(Base):

@@ -2,10 +2,12 @@
 
 The app only translates between HTTP and the pure pieces next to it:
 authenticate, read the body, validate (``messages``), draw a fault (``faults``),
-take rate-limit capacity (``ratelimits``), wait a sampled latency (``latency``),
-answer. ``tracking.call_tracker`` wraps ``POST /v1/messages`` to count every call
-for ``GET /_simulator/stats`` and to drop connections on demand. Responses and
-errors are built by ``errors`` (request-id header, Anthropic's error envelope).
+plan the prompt-cache reads and writes (``cache``), take rate-limit capacity
+(``ratelimits``; cache reads are free), wait a sampled latency (``latency``),
+apply the cache plan and answer. ``tracking.call_tracker`` wraps
+``POST /v1/messages`` to count every call for ``GET /_simulator/stats`` and to
+drop connections on demand. Responses and errors are built by ``errors``
+(request-id header, Anthropic's error envelope).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Receive
 
 from app.serving import serve_asgi
+from app.simulator.cache import PromptCache
 from app.simulator.config import SimulatorConfig
 from app.simulator.errors import (
     ERROR_TYPE_BY_STATUS,
@@ -38,6 +41,7 @@ from app.simulator.errors import (
 from app.simulator.faults import ERROR_FAULTS, Fault, choose_fault, fault_error
 from app.simulator.latency import sample_latency
 from app.simulator.messages import (
+    NO_CACHE_USAGE,
     InvalidRequestError,
     build_message,
     count_input_tokens,
@@ -116,9 +120,10 @@ async def _wait(receive: Receive, seconds: float) -> None:
 
 
 def create_app(config: SimulatorConfig) -> Litestar:
-    """Build the simulator's ASGI app for ``config``; its stats and rate limits live in the app."""
+    """Build the simulator's ASGI app for ``config``; its stats, rate limits and prompt cache live in the app."""
     stats = SimulatorStats()
     limiter = RateLimiter(config.rpm, config.itpm, config.otpm)
+    prompt_cache = PromptCache(config.prompt_cache_max_entries) if config.prompt_cache else None
     rng = random.Random(config.seed)
     install_drop_log_filter()
 
@@ -129,7 +134,7 @@ def create_app(config: SimulatorConfig) -> Litestar:
         middleware=[call_tracker(stats)],
     )
     async def create_message(request: Request[Any, Any, Any]) -> Response[bytes]:
-        """``POST /v1/messages``: validate, maybe misbehave, take rate-limit capacity, wait, answer."""
+        """``POST /v1/messages``: validate, maybe misbehave, plan the cache, take rate-limit capacity, wait, answer."""
         call = current_call(request.scope)
         raw = await request.body()
         stats.record_body(raw)
@@ -138,7 +143,12 @@ def create_app(config: SimulatorConfig) -> Litestar:
         fault = choose_fault(config, rng)
         if fault is not None and fault in ERROR_FAULTS:
             raise fault_error(fault, config, limiter.headers(model))
-        admission = limiter.acquire(model, count_input_tokens(parsed), parsed.max_tokens)
+        # Planned before admission (cache reads do not count toward ITPM), committed only
+        # once answering: a rejected call leaves the cache as it was, and a new entry
+        # becomes readable when its first response begins, as on the real API.
+        plan = prompt_cache.plan(parsed) if prompt_cache is not None else None
+        cache_usage = NO_CACHE_USAGE if plan is None else plan.usage
+        admission = limiter.acquire(model, count_input_tokens(parsed) - cache_usage.read_tokens, parsed.max_tokens)
         if not admission.granted:
             stats.record_rate_limited(model)
             raise ApiError(429, admission.message, {**admission.headers, "retry-after": str(admission.retry_after)})
@@ -150,7 +160,12 @@ def create_app(config: SimulatorConfig) -> Litestar:
             else:
                 delay = sample_latency(rng, config.latency_distribution, config.latency_seconds, config.latency_spread)
             await _wait(request.receive, delay)
-            message = build_message(parsed, message_id=new_id("msg_"), summary_words=config.summary_words)
+            if plan is not None and prompt_cache is not None:
+                prompt_cache.commit(plan)
+                stats.record_cache(read=cache_usage.read_tokens > 0, wrote=cache_usage.write_tokens > 0)
+            message = build_message(
+                parsed, message_id=new_id("msg_"), summary_words=config.summary_words, cache=cache_usage
+            )
             unused_output -= message["usage"]["output_tokens"]
         finally:
             limiter.refund(model, unused_output)
@@ -164,7 +179,7 @@ def create_app(config: SimulatorConfig) -> Litestar:
 
     @post(RESET_PATH, status_code=200)
     async def reset_stats() -> Response[bytes]:
-        """Zero the stats (rate-limit buckets are untouched) and return the fresh document."""
+        """Zero the stats (rate-limit buckets and the prompt cache are untouched) and return the fresh document."""
         stats.reset()
         return Response(content=_ENCODER.encode(stats.snapshot()), media_type="application/json")
 

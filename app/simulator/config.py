@@ -42,6 +42,12 @@ DEFAULT_SLOW_SECONDS: Final[float] = 30.0
 #: Per-model rate limits (requests / input tokens / output tokens per minute); 0 = unlimited.
 UNLIMITED: Final[int] = 0
 
+#: Prompt caching is on, as on the real API (it only acts on requests with ``cache_control``).
+DEFAULT_PROMPT_CACHE: Final[bool] = True
+#: Most prompt-cache entries kept (least recently used evicted first): ~270 bytes each,
+#: so ~27 MB at the cap whatever the prompt sizes (entries hold digests, not prompts).
+DEFAULT_PROMPT_CACHE_MAX_ENTRIES: Final[int] = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
@@ -111,11 +117,23 @@ class SimulatorConfig:
     capacity, refilled continuously); 0 = unlimited."""
 
     itpm: int = UNLIMITED
-    """Input tokens per minute per model; a request takes its estimated input tokens."""
+    """Input tokens per minute per model; a request takes its estimated uncached input
+    tokens (``input_tokens + cache_creation_input_tokens``): cache reads do not count,
+    as for current Claude models."""
 
     otpm: int = UNLIMITED
     """Output tokens per minute per model; a request reserves ``max_tokens`` up front
     and the unused part is returned once it is answered."""
+
+    prompt_cache: bool = DEFAULT_PROMPT_CACHE
+    """Account prompt caching like the Messages API (``app.simulator.cache``): a prefix
+    marked with ``cache_control`` is written on first use and read by later requests
+    within its TTL, per model, and ``usage`` splits the input accordingly. ``False``:
+    ``cache_control`` is still validated but every prompt token is plain input."""
+
+    prompt_cache_max_entries: int = DEFAULT_PROMPT_CACHE_MAX_ENTRIES
+    """Bound on the prompt cache's entries (all models together); beyond it the least
+    recently used entry is evicted, so a later request on its prefix writes again."""
 
     @property
     def fault_rates(self) -> tuple[float, float, float, float, float]:
@@ -149,6 +167,8 @@ class SimulatorConfig:
         _require(self.slow_seconds >= 0, "slow_seconds must be >= 0", self.slow_seconds)
         for name, limit in (("rpm", self.rpm), ("itpm", self.itpm), ("otpm", self.otpm)):
             _require(limit >= 0, f"{name} must be >= 0 (0 = unlimited)", limit)
+        _require(self.prompt_cache_max_entries >= 1, "prompt_cache_max_entries must be >= 1",
+                 self.prompt_cache_max_entries)
 
 
 def _require(condition: bool, message: str, value: object) -> None:

@@ -4,7 +4,8 @@ Each model name gets its own buckets for requests, input tokens and output
 tokens per minute (only for the limits that are configured). A bucket holds at
 most one minute of capacity and refills continuously at ``limit / 60`` per
 second. A request takes 1 request, its input tokens and ``max_tokens`` output
-tokens up front, all or nothing; once answered, the unused output reservation
+tokens up front, all or nothing (its input being the uncached tokens: cache reads
+are free, see ``app.simulator.cache``); once answered, the unused output reservation
 is returned. ``RateLimiter`` is synchronous on purpose: the check and the
 consumption happen without an ``await`` in between, so concurrent requests on
 the event loop can never both spend the same capacity.

@@ -1,4 +1,4 @@
-"""What the simulator saw: call counts, outcomes, concurrency, duplicates, rate limiting.
+"""What the simulator saw: call counts, outcomes, concurrency, duplicates, rate limiting, prompt caching.
 
 Served as JSON by ``GET /_simulator/stats`` so a test or benchmark can check
 what actually reached "Claude" (e.g. how many calls a crash duplicated, or that
@@ -63,6 +63,11 @@ class StatsSnapshot(msgspec.Struct):
     """Largest number of calls with the same body."""
     rate_limited: dict[str, int]
     """429s from the per-model rate limits (not injected ones), per model."""
+    cache_reads: int
+    """Answered calls that read a prompt-cache entry (``cache_read_input_tokens > 0``)."""
+    cache_writes: int
+    """Answered calls that wrote prompt-cache entries (``cache_creation_input_tokens > 0``);
+    a call may both read and write."""
 
 
 @dataclass(slots=True)
@@ -100,6 +105,8 @@ class SimulatorStats:
         self.body_calls = 0
         self.max_calls_per_body = 0
         self.rate_limited: dict[str, int] = {}
+        self.cache_reads = 0
+        self.cache_writes = 0
 
     def begin(self) -> Call:
         """A call arrived."""
@@ -138,6 +145,11 @@ class SimulatorStats:
         """A per-model rate limit rejected a call."""
         self.rate_limited[model] = self.rate_limited.get(model, 0) + 1
 
+    def record_cache(self, *, read: bool, wrote: bool) -> None:
+        """An answered call read from and/or wrote to the prompt cache."""
+        self.cache_reads += read
+        self.cache_writes += wrote
+
     def snapshot(self) -> StatsSnapshot:
         """The current counters as the stats document."""
         minutes = [
@@ -155,4 +167,6 @@ class SimulatorStats:
             duplicate_calls=self.body_calls - distinct,
             max_calls_per_body=self.max_calls_per_body,
             rate_limited=dict(self.rate_limited),
+            cache_reads=self.cache_reads,
+            cache_writes=self.cache_writes,
         )

@@ -110,7 +110,9 @@ WITH claimed AS (
     INSERT INTO llm_calls (request_id, batch_id, tenant_id, attempt, model, started_at)
     SELECT id, batch_id, tenant_id, attempt, model, now() FROM claimed
 )
-SELECT id, batch_id, tenant_id, attempt, params FROM claimed;
+SELECT c.id, c.batch_id, c.tenant_id, c.attempt, c.params,
+       t.monthly_budget_usd IS NOT NULL AS budgeted
+FROM claimed c JOIN tenants t ON t.id = c.tenant_id;
 
 -- llm_call_record --
 -- Complete the logged call of an attempt, priced at the price in effect when it started.
@@ -345,3 +347,56 @@ SET input_per_mtok = EXCLUDED.input_per_mtok, output_per_mtok = EXCLUDED.output_
     cache_write_1h_per_mtok = EXCLUDED.cache_write_1h_per_mtok,
     cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
     batch_discount = EXCLUDED.batch_discount;
+
+-- budget_remaining --
+-- What a tenant may still commit this month: budget - spent - reserved (NULL: no budget).
+SELECT t.monthly_budget_usd - coalesce(s.spent, 0) - coalesce(s.reserved, 0) AS remaining,
+       t.monthly_budget_usd AS budget
+FROM tenants t
+LEFT JOIN tenant_spend s
+       ON s.tenant_id = t.id AND s.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+WHERE t.id = :tenant_id;
+
+-- worst_case_cost --
+-- The most a set of calls can cost at today's prices: every estimated input token at the
+-- input price and every max_tokens at the output price. Unpriced models count nothing.
+SELECT coalesce(sum(batchmill_call_cost_v1(m.model, now(), m.input_tokens, m.output_tokens,
+                                           0, 0, 0, false)), 0) AS cost
+FROM unnest(CAST(:models AS text[]), CAST(:input_tokens AS bigint[]),
+            CAST(:output_tokens AS bigint[])) AS m(model, input_tokens, output_tokens);
+
+-- tenant_spend_ensure --
+-- This month's spend row of a tenant, created at zero if missing.
+INSERT INTO tenant_spend (tenant_id, month)
+VALUES (:tenant_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date)
+ON CONFLICT DO NOTHING;
+
+-- budget_reserve --
+-- Reserve a call's worst case (every estimated input token and max_tokens output tokens at
+-- today's prices) against its tenant's budget this month. No row back when it would not fit.
+UPDATE tenant_spend s
+SET reserved = s.reserved + w.worst
+FROM tenants t,
+     LATERAL (SELECT coalesce(batchmill_call_cost_v1(:model, now(), :input_tokens,
+                                                     :output_tokens, 0, 0, 0, false), 0)
+                     AS worst) w
+WHERE s.tenant_id = :tenant_id AND t.id = s.tenant_id
+  AND s.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+  AND (t.monthly_budget_usd IS NULL OR s.spent + s.reserved + w.worst <= t.monthly_budget_usd)
+RETURNING s.month, w.worst;
+
+-- budget_settle --
+-- A reserved call is over: release its worst case and count what it really cost, in the
+-- month it was reserved in.
+UPDATE tenant_spend
+SET reserved = greatest(reserved - :worst, 0), spent = spent + :cost
+WHERE tenant_id = :tenant_id AND month = :month;
+
+-- llm_call_discard --
+-- Remove the logged call of an attempt that never called (refused before it went out).
+DELETE FROM llm_calls
+WHERE request_id = :request_id AND attempt = :attempt AND finished_at IS NULL;
+
+-- tenant_budget_set --
+-- Set (or with NULL remove) a tenant's monthly budget.
+UPDATE tenants SET monthly_budget_usd = :budget WHERE name = :tenant RETURNING id;

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import queue
+from app import budgets, queue
 from app.llm.backoff import retry_delay
 from app.llm.outcome import CallOutcome
 from app.llm.rate_limiter import Need, RateLimiter, estimate_need
@@ -36,6 +36,7 @@ class Claim:
     tenant_id: int
     attempt: int
     params: dict[str, Any]
+    budgeted: bool = False
 
 
 async def claim(engine: AsyncEngine, request_id: int) -> Claim | None:
@@ -44,7 +45,9 @@ async def claim(engine: AsyncEngine, request_id: int) -> Claim | None:
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         row = (await conn.execute(queries["request_claim"], {"request_id": request_id})).first()
-    return Claim(row.id, row.batch_id, row.tenant_id, row.attempt, row.params) if row else None
+    if row is None:
+        return None
+    return Claim(row.id, row.batch_id, row.tenant_id, row.attempt, row.params, row.budgeted)
 
 
 async def record_call(conn: AsyncConnection, claim: Claim, outcome: CallOutcome) -> Any:
@@ -132,6 +135,7 @@ async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
         return
     model = str(current.params["model"])
     need = estimate_need(current.params)
+    reservation: budgets.Reservation | None = None
     try:
         wait = await _admit(limiter, model, need) if limiter else 0.0
         if wait > 0:
@@ -139,17 +143,31 @@ async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
             async with engine.begin() as conn:
                 await return_to_queue(conn, current, run_at=_in(wait), refund_attempt=True)
             return
+        if current.budgeted:
+            async with engine.begin() as conn:
+                reservation = await budgets.reserve(conn, current.tenant_id, model, need)
+                if reservation is None:  # over budget: errored, and never sent
+                    await conn.execute(queries["llm_call_discard"], {
+                        "request_id": current.request_id, "attempt": current.attempt})
+                    if await finish(conn, current, status="errored",
+                                    error=budgets.exhausted(model)):
+                        log.info("batch %s ended", current.batch_id)
+                    return
         outcome = await call(current.params)
     except asyncio.CancelledError:
         # Shutdown past its grace period: the request must not stay 'running' with no job.
         async def give_back() -> None:
             async with engine.begin() as conn:
                 await return_to_queue(conn, current)
+                if reservation is not None:
+                    await budgets.settle(conn, reservation, None)
 
         await asyncio.shield(give_back())
         raise
     async with engine.begin() as conn:
         cost = await record_call(conn, current, outcome)
+        if reservation is not None:
+            await budgets.settle(conn, reservation, cost)
         error = outcome.error
         if error is None:
             ended = await finish(conn, current, status="succeeded", result=outcome.message,

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import anthropic
+import psycopg
 import pytest
 
 from app.settings import DatabaseUrl
@@ -119,3 +120,16 @@ def test_prices_set_and_list(database_url: DatabaseUrl) -> None:
     assert report.returncode == 0 and report.stdout.startswith("model,calls,")
     bad = run("report", "cost", "--since", "yesterday", env=env)
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_budget_set(database_url: DatabaseUrl) -> None:
+    env = environment(BATCHMILL_DATABASE_URL=database_url.url)
+    run("keys", "create", "--tenant", "acme", env=env)
+    ok = run("budget", "set", "--tenant", "acme", "--usd", "250", env=env)
+    assert ok.returncode == 0 and "$250.00" in ok.stdout
+    with psycopg.connect(database_url.libpq) as conn:
+        assert conn.execute("SELECT monthly_budget_usd FROM tenants").fetchone() == (250,)
+    assert run("budget", "set", "--tenant", "acme", "--none", env=env).returncode == 0
+    with psycopg.connect(database_url.libpq) as conn:
+        assert conn.execute("SELECT monthly_budget_usd FROM tenants").fetchone() == (None,)
+    assert run("budget", "set", "--tenant", "nobody", "--usd", "1", env=env).returncode == 1

@@ -23,6 +23,8 @@ ZERO = {
     "duplicate_calls": 0,
     "max_calls_per_body": 0,
     "rate_limited": {},
+    "cache_reads": 0,
+    "cache_writes": 0,
 }
 
 

@@ -91,6 +91,8 @@ def test_rate_limited_per_model_and_reset() -> None:
         "duplicate_calls": 0,
         "max_calls_per_body": 0,
         "rate_limited": {},
+        "cache_reads": 0,
+        "cache_writes": 0,
     }
 
 

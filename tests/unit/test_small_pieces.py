@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -65,5 +66,5 @@ def test_named_sql_blocks() -> None:
         "a": "SELECT 1;", "b_2": "-- text\nSELECT 2;"}
     assert {"request_claim", "request_finish", "requests_insert_and_defer"} <= set(QUERY_TEXT)
     for name, sql in QUERY_TEXT.items():
-        assert "::" not in sql.replace("::jsonb", "").replace("::text", "").replace(
-            "::int", "").replace("::bigint", "").replace("::procrastinate_job_to_defer_v1", ""), name
+        # ":name::type" is not read as a bind parameter: casts are written CAST(:name AS type)
+        assert not re.search(r"(?<![:\w]):\w+::", sql), name
