@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import budgets, ids, queue
 from app.errors import InvalidRequest, NotFound
+from app.llm.caching import mark_shared_system_prompts
 from app.llm.rate_limiter import estimate_need
 from app.schemas import BatchCreate
 from app.sql import queries
@@ -121,6 +122,9 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
     await budgets.check_submission(conn, tenant_id, (
         (c.model, estimate_need(msgspec.structs.asdict(c)))
         for c in checked if isinstance(c, _ParamsView)))
+    marked = (mark_shared_system_prompts([None if e else r.params for r, e in
+                                          zip(batch.requests, errors, strict=True)])
+              if batch.auto_cache else [None] * len(batch.requests))
     batch_id = ids.batch_id()
     await conn.execute(queries["batch_insert"], {
         "id": batch_id,
@@ -135,7 +139,8 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
     await conn.execute(queries["requests_insert_and_defer"], {
         "batch_id": batch_id,
         "custom_ids": [r.custom_id for r in batch.requests],
-        "params": [bytes(r.params).decode() for r in batch.requests],
+        "params": [(m or bytes(r.params)).decode() for r, m in zip(batch.requests, marked,
+                                                                    strict=True)],
         "priorities": [batch.priority if r.priority is None else r.priority
                        for r in batch.requests],
         "errors": [None if e is None else _encode(e).decode() for e in errors],

@@ -40,6 +40,9 @@ class BatchCreate(msgspec.Struct, forbid_unknown_fields=True):
         description="Batchmill extension: free-form JSON kept with the batch (≤ 16 KiB).")] = None
     mode: Annotated[Literal["realtime", "provider_batch", "auto"], msgspec.Meta(
         description="Batchmill extension: how requests reach Claude.")] = "realtime"
+    auto_cache: Annotated[bool, msgspec.Meta(
+        description="Batchmill extension: mark a system prompt shared by the batch's "
+                    "requests for prompt caching (default true).")] = True
     callback_url: Annotated[str, msgspec.Meta(
         max_length=MAX_URL_LENGTH, pattern=r"^https?://",
         description="Batchmill extension: called when the batch ends.")] | None = None

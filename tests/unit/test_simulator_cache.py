@@ -10,13 +10,8 @@ import anthropic.types
 import pytest
 
 from app.simulator import SimulatorConfig
-from app.simulator.cache import (
-    DEFAULT_MIN_CACHEABLE_TOKENS,
-    LOOKBACK_BLOCKS,
-    TTL_SECONDS,
-    PromptCache,
-    min_cacheable_tokens,
-)
+from app.llm.models import DEFAULT_MIN_CACHEABLE_TOKENS, min_cacheable_tokens
+from app.simulator.cache import LOOKBACK_BLOCKS, TTL_SECONDS, PromptCache
 from app.simulator.config import DEFAULT_PROMPT_CACHE_MAX_ENTRIES
 from app.simulator.messages import (
     NO_CACHE_USAGE,
