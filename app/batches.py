@@ -14,10 +14,10 @@ import msgspec
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import budgets, ids, queue
+from app import budgets, ids, queue, routing
 from app.errors import InvalidRequest, NotFound
 from app.llm.caching import mark_shared_system_prompts
-from app.llm.rate_limiter import estimate_need
+from app.llm.rate_limiter import CHARS_PER_TOKEN, estimate_need
 from app.schemas import BatchCreate
 from app.sql import queries
 
@@ -115,16 +115,39 @@ def params_error(params: Mapping[str, Any] | _ParamsView) -> dict[str, Any] | No
     return None
 
 
+async def _route(conn: AsyncConnection, batch: BatchCreate,
+                 checked: list[_ParamsView | dict[str, Any]]) -> list[msgspec.Raw]:
+    """Resolve routes (``"model": "auto"``) to concrete models, in place in ``checked``;
+    returns each request's params to store."""
+    params = [r.params for r in batch.requests]
+    routes = await routing.load_routes(conn)
+    default_task = (batch.metadata or {}).get("task_type")
+    for i, (request, view) in enumerate(zip(batch.requests, checked, strict=True)):
+        if not isinstance(view, _ParamsView) or view.model not in routes:
+            continue
+        need = estimate_need(msgspec.structs.asdict(view))
+        view.model = routing.resolve(routes[view.model], view.model,
+                                     request.task_type or default_task,
+                                     need.input_tokens * CHARS_PER_TOKEN)
+        body = msgspec.json.decode(request.params)
+        body["model"] = view.model
+        params[i] = msgspec.Raw(msgspec.json.encode(body))
+    return params
+
+
 async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate) -> str:
-    """Insert the batch, its requests and their queue rows; the caller owns the transaction."""
+    """Insert the batch, its requests and their queue rows; the caller owns the transaction.
+    Before that: params problems become errored requests, routes become models, the budget
+    is checked against the worst case, and a shared system prompt is marked for caching."""
     checked = check_batch(batch)
     errors = [c if isinstance(c, dict) else None for c in checked]
+    params = await _route(conn, batch, checked)
     await budgets.check_submission(conn, tenant_id, (
         (c.model, estimate_need(msgspec.structs.asdict(c)))
         for c in checked if isinstance(c, _ParamsView)))
-    marked = (mark_shared_system_prompts([None if e else r.params for r, e in
-                                          zip(batch.requests, errors, strict=True)])
-              if batch.auto_cache else [None] * len(batch.requests))
+    marked = (mark_shared_system_prompts([None if e else p for p, e in
+                                          zip(params, errors, strict=True)])
+              if batch.auto_cache else [None] * len(params))
     batch_id = ids.batch_id()
     await conn.execute(queries["batch_insert"], {
         "id": batch_id,
@@ -139,8 +162,7 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
     await conn.execute(queries["requests_insert_and_defer"], {
         "batch_id": batch_id,
         "custom_ids": [r.custom_id for r in batch.requests],
-        "params": [(m or bytes(r.params)).decode() for r, m in zip(batch.requests, marked,
-                                                                    strict=True)],
+        "params": [(m or bytes(p)).decode() for p, m in zip(params, marked, strict=True)],
         "priorities": [batch.priority if r.priority is None else r.priority
                        for r in batch.requests],
         "errors": [None if e is None else _encode(e).decode() for e in errors],

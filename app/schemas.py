@@ -31,6 +31,9 @@ class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
                     "them are reported as an errored result, as Anthropic does.",
         extra_json_schema={"type": "object"})]
     priority: Priority | None = None
+    task_type: Annotated[str, msgspec.Meta(
+        max_length=64, description="Batchmill extension: what the request does "
+        "(classification, extraction, summary, analysis, ...), for model routing.")] | None = None
 
 
 class BatchCreate(msgspec.Struct, forbid_unknown_fields=True):

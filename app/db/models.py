@@ -276,3 +276,17 @@ class RateLimit(Base):
     granted: Mapped[int] = mapped_column(BigInteger, server_default="0")
     waits: Mapped[int] = mapped_column(BigInteger, server_default="0")
     throttled: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ModelRoute(Base):
+    """Routing as data: a request whose ``model`` names a route is sent to the ``model`` of
+    the route's first rule (lowest ``rank``) that matches its task type (NULL: any) and whose
+    ``max_input_chars`` (NULL: any) its input stays under."""
+
+    __tablename__ = "model_routes"
+
+    route: Mapped[str] = mapped_column(Text, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_type: Mapped[str | None] = mapped_column(Text)
+    max_input_chars: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(Text)

@@ -400,3 +400,7 @@ WHERE request_id = :request_id AND attempt = :attempt AND finished_at IS NULL;
 -- tenant_budget_set --
 -- Set (or with NULL remove) a tenant's monthly budget.
 UPDATE tenants SET monthly_budget_usd = :budget WHERE name = :tenant RETURNING id;
+
+-- model_routes_all --
+-- Every routing rule, in the order they are tried.
+SELECT route, rank, task_type, max_input_chars, model FROM model_routes ORDER BY route, rank;
