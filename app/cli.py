@@ -88,7 +88,7 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncConnection], Awaita
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.keys import create_key
 
-    print(_in_transaction(settings, lambda conn: create_key(conn, args.tenant)))
+    print(_in_transaction(settings, lambda conn: create_key(conn, args.tenant, admin=args.admin)))
     print(f"API key for tenant {args.tenant!r} (shown once; only its hash is stored)",
           file=sys.stderr)
     return 0
@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
     p = keys.add_parser("create", help="create a key for a tenant and print it once")
     p.add_argument("--tenant", required=True)
+    p.add_argument("--admin", action="store_true", help="may read every tenant's reports")
     p.set_defaults(func=cmd_keys_create)
     p = keys.add_parser("list", help="list keys (prefixes only; keys are never stored)")
     p.add_argument("--tenant", default=None, help="only this tenant's keys")

@@ -27,6 +27,7 @@ class Principal:
 
     tenant_id: int
     tenant_name: str
+    admin: bool = False
 
 
 def hash_key(key: str) -> str:
@@ -38,13 +39,15 @@ async def ensure_tenant(conn: AsyncConnection, name: str) -> int:
     return (await conn.execute(select(Tenant.id).where(Tenant.name == name))).scalar_one()
 
 
-async def create_key(conn: AsyncConnection, tenant: str) -> str:
-    """Create a key for ``tenant`` (created if new) and return it; it is not stored anywhere."""
+async def create_key(conn: AsyncConnection, tenant: str, *, admin: bool = False) -> str:
+    """Create a key for ``tenant`` (created if new) and return it; it is not stored anywhere.
+    An ``admin`` key sees every tenant in reports."""
     tenant_id = await ensure_tenant(conn, tenant)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         insert(ApiKey).values(
-            tenant_id=tenant_id, key_hash=hash_key(key), prefix=key[:DISPLAY_PREFIX_LENGTH]
+            tenant_id=tenant_id, key_hash=hash_key(key), prefix=key[:DISPLAY_PREFIX_LENGTH],
+            admin=admin,
         )
     )
     return key
@@ -54,7 +57,7 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
     row = (
         await conn.execute(queries["api_key_authenticate"], {"key_hash": hash_key(key)})
     ).first()
-    return Principal(row.tenant_id, row.tenant_name) if row else None
+    return Principal(row.tenant_id, row.tenant_name, row.admin) if row else None
 
 
 @dataclass(frozen=True)

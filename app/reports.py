@@ -34,10 +34,13 @@ def since_day(since: str, today: dt.date | None = None) -> dt.date:
     return start.date()
 
 
-async def cost_report(conn: AsyncConnection, *, by: str, since: dt.date) -> list[dict[str, Any]]:
+async def cost_report(conn: AsyncConnection, *, by: str, since: dt.date,
+                      tenant_id: int | None = None) -> list[dict[str, Any]]:
+    """Spend grouped ``by`` a dimension since a day: one tenant's, or all with None."""
     if by not in DIMENSIONS:
         raise ValueError(f"--by is one of {', '.join(DIMENSIONS)}")
-    result = await conn.execute(queries[f"report_cost_by_{by}"], {"since_day": since})
+    result = await conn.execute(queries[f"report_cost_by_{by}"],
+                                {"since_day": since, "tenant_id": tenant_id})
     return [dict(row) for row in result.mappings()]
 
 

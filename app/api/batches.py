@@ -18,6 +18,7 @@ from litestar.response import Stream
 
 from app import batches
 from app.api.dependencies import Caller, Engine, PublicUrl
+from app.api.errors import documented_errors
 from app.errors import InvalidRequest, NotFound
 from app.schemas import (
     BatchCreate,
@@ -32,16 +33,6 @@ from app.schemas import (
 JSONL = "application/x-jsonl"
 Limit = Annotated[int, Parameter(ge=1, le=1000, description="Page size, 1 to 1000.")]
 Cursor = Annotated[str | None, Parameter(max_length=100)]
-
-
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
-    """Document error responses in the shape they really have (not Litestar's default).
-    Any request can be malformed (400), unauthenticated (401) or meet an internal error."""
-    meaning = {400: "Invalid request", 401: "Missing, unknown or revoked API key",
-               404: "No such batch for this API key's tenant",
-               413: "Request body over the size limit", 500: "Internal error"}
-    return {s: ResponseSpec(data_container=ErrorResponse, description=meaning[s])
-            for s in (400, *statuses, 401, 500)}
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -75,7 +66,8 @@ class BatchesController(Controller):
     path = "/v1/messages/batches"
     tags = ["Message Batches"]
 
-    @post("/", status_code=200, summary="Create a Message Batch", responses=_errors(413),
+    @post("/", status_code=200, summary="Create a Message Batch",
+          responses=documented_errors(413),
           operation_class=CreateBatchOperation)
     async def create(self, request: Request, engine: Engine, principal: Caller,
                      public_url: PublicUrl) -> MessageBatch:
@@ -85,7 +77,7 @@ class BatchesController(Controller):
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)
         return message_batch(row, public_url)
 
-    @get("/", summary="List Message Batches, newest first", responses=_errors())
+    @get("/", summary="List Message Batches, newest first", responses=documented_errors())
     async def list(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                    limit: Limit = 20, after_id: Cursor = None,
                    before_id: Cursor = None) -> MessageBatchPage:
@@ -99,7 +91,7 @@ class BatchesController(Controller):
                                 first_id=data[0].id if data else None,
                                 last_id=data[-1].id if data else None)
 
-    @get("/{batch_id:str}", summary="Retrieve a Message Batch", responses=_errors(404))
+    @get("/{batch_id:str}", summary="Retrieve a Message Batch", responses=documented_errors(404))
     async def retrieve(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                        batch_id: FromPath[str]) -> MessageBatch:
         async with engine.connect() as conn:
@@ -107,7 +99,7 @@ class BatchesController(Controller):
         return message_batch(row, public_url)
 
     @post("/{batch_id:str}/cancel", status_code=200, summary="Cancel a Message Batch",
-          responses=_errors(404))
+          responses=documented_errors(404))
     async def cancel(self, engine: Engine, principal: Caller, public_url: PublicUrl,
                      batch_id: FromPath[str]) -> MessageBatch:
         async with engine.begin() as conn:
@@ -115,7 +107,7 @@ class BatchesController(Controller):
         return message_batch(row, public_url)
 
     @delete("/{batch_id:str}", status_code=200, summary="Delete an ended Message Batch",
-            responses=_errors(404))
+            responses=documented_errors(404))
     async def delete(self, engine: Engine, principal: Caller,
                      batch_id: FromPath[str]) -> DeletedMessageBatch:
         async with engine.begin() as conn:
@@ -126,7 +118,7 @@ class BatchesController(Controller):
          summary="Stream the results of an ended Message Batch as JSONL",
          responses={200: ResponseSpec(data_container=BatchResult, media_type=JSONL,
                                       description="One BatchResult per line, in submission order"),
-                    **_errors(404)})
+                    **documented_errors(404)})
     async def results(self, engine: Engine, principal: Caller, batch_id: FromPath[str]) -> Stream:
         async with engine.connect() as conn:
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)

@@ -11,9 +11,11 @@ import re
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 
 from app.db.engine import is_unreachable
 from app.errors import BatchmillError
+from app.schemas import ErrorResponse
 
 log = logging.getLogger("batchmill.api")
 
@@ -94,3 +96,14 @@ def handle_database_error(request: Request, exc: Exception) -> Response[dict[str
 def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "api_error", "Internal server error.")
+
+
+def documented_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """Document error responses in the shape they really have (not Litestar's default).
+    Any request can be malformed (400), unauthenticated (401) or meet an internal error."""
+    meaning = {400: "Invalid request", 401: "Missing, unknown or revoked API key",
+               403: "This API key may not do this",
+               404: "No such batch for this API key's tenant",
+               413: "Request body over the size limit", 500: "Internal error"}
+    return {s: ResponseSpec(data_container=ErrorResponse, description=meaning[s])
+            for s in (400, *statuses, 401, 500)}

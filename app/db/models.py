@@ -95,6 +95,8 @@ class ApiKey(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     key_hash: Mapped[str] = mapped_column(Text, unique=True)
     prefix: Mapped[str] = mapped_column(Text)
+    admin: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    """An admin key sees every tenant in reports; batches still belong to its own tenant."""
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 

@@ -1,6 +1,6 @@
 -- api_key_authenticate --
 -- The tenant owning an active key, found by the key's SHA-256 hex digest.
-SELECT k.tenant_id, t.name AS tenant_name
+SELECT k.tenant_id, t.name AS tenant_name, k.admin
 FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 
@@ -297,12 +297,14 @@ SET rpm = EXCLUDED.rpm, itpm = EXCLUDED.itpm, otpm = EXCLUDED.otpm, source = 'co
 SELECT * FROM rate_limit_status_v1 ORDER BY scope, model;
 
 -- report_cost_by_day --
--- Spend per UTC day since :since_day, from cost_daily_v1.
+-- Spend per UTC day since :since_day, from cost_daily_v1 (one tenant's, or all if NULL).
 SELECT day::text AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
        sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
        sum(unpriced_calls) AS unpriced_calls
-FROM cost_daily_v1 WHERE day >= :since_day GROUP BY day ORDER BY day;
+FROM cost_daily_v1
+WHERE day >= :since_day AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+GROUP BY day ORDER BY day;
 
 -- report_cost_by_model --
 -- Spend per model since :since_day, most expensive first.
@@ -310,7 +312,9 @@ SELECT model AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
        sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
        sum(unpriced_calls) AS unpriced_calls
-FROM cost_daily_v1 WHERE day >= :since_day GROUP BY model ORDER BY sum(cost) DESC, model;
+FROM cost_daily_v1
+WHERE day >= :since_day AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+GROUP BY model ORDER BY sum(cost) DESC, model;
 
 -- report_cost_by_tenant --
 -- Spend per tenant since :since_day, most expensive first.
@@ -318,13 +322,21 @@ SELECT tenant AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
        sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
        sum(unpriced_calls) AS unpriced_calls
-FROM cost_daily_v1 WHERE day >= :since_day GROUP BY tenant ORDER BY sum(cost) DESC, tenant;
+FROM cost_daily_v1
+WHERE day >= :since_day AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+GROUP BY tenant ORDER BY sum(cost) DESC, tenant;
 
 -- report_cost_by_batch --
--- Spend per batch with calls since :since_day, most expensive first.
+-- Spend per batch with calls since :since_day (UTC), most expensive first. Only batches with
+-- recent calls are aggregated (found through the started_at index first).
 SELECT batch_id AS key, calls, input_tokens, output_tokens, cache_write_tokens,
        cache_read_tokens, cost, unpriced_calls
-FROM cost_by_batch_v1 WHERE last_call_at >= :since_day ORDER BY cost DESC, batch_id;
+FROM cost_by_batch_v1
+WHERE batch_id = ANY (ARRAY(
+        SELECT DISTINCT batch_id FROM llm_calls
+        WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'))
+  AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+ORDER BY cost DESC, batch_id;
 
 -- model_prices_current --
 -- The price in effect now for each model (or :model), with when it took effect.
@@ -404,3 +416,7 @@ UPDATE tenants SET monthly_budget_usd = :budget WHERE name = :tenant RETURNING i
 -- model_routes_all --
 -- Every routing rule, in the order they are tried.
 SELECT route, rank, task_type, max_input_chars, model FROM model_routes ORDER BY route, rank;
+
+-- tenant_by_name --
+-- A tenant's id from its name.
+SELECT id FROM tenants WHERE name = :name;
