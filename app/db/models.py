@@ -138,6 +138,8 @@ class Batch(Base):
     errored_count: Mapped[int] = mapped_column(Integer, server_default="0")
     canceled_count: Mapped[int] = mapped_column(Integer, server_default="0")
     expired_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    """Cost so far: the sum of its priced llm_calls, added with each call's record."""
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     expires_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=text("now() + interval '24 hours'")

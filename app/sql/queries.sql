@@ -115,20 +115,27 @@ SELECT c.id, c.batch_id, c.tenant_id, c.attempt, c.params,
 FROM claimed c JOIN tenants t ON t.id = c.tenant_id;
 
 -- llm_call_record --
--- Complete the logged call of an attempt, priced at the price in effect when it started.
-UPDATE llm_calls
-SET model = :model, via_provider_batch = :via_provider_batch, started_at = :started_at,
-    finished_at = now(), latency_seconds = :latency_seconds, http_status = :http_status,
-    error_type = :error_type, provider_request_id = :provider_request_id,
-    input_tokens = :input_tokens, output_tokens = :output_tokens,
-    cache_creation_5m_tokens = :cache_creation_5m_tokens,
-    cache_creation_1h_tokens = :cache_creation_1h_tokens,
-    cache_read_tokens = :cache_read_tokens,
-    cost = batchmill_call_cost_v1(:model, :started_at, :input_tokens, :output_tokens,
-                                  :cache_creation_5m_tokens, :cache_creation_1h_tokens,
-                                  :cache_read_tokens, :via_provider_batch)
-WHERE request_id = :request_id AND attempt = :attempt
-RETURNING cost;
+-- Complete the logged call of an attempt, priced at the price in effect when it started, and
+-- add its cost to its batch's cost so far.
+WITH call AS (
+    UPDATE llm_calls
+    SET model = :model, via_provider_batch = :via_provider_batch, started_at = :started_at,
+        finished_at = now(), latency_seconds = :latency_seconds, http_status = :http_status,
+        error_type = :error_type, provider_request_id = :provider_request_id,
+        input_tokens = :input_tokens, output_tokens = :output_tokens,
+        cache_creation_5m_tokens = :cache_creation_5m_tokens,
+        cache_creation_1h_tokens = :cache_creation_1h_tokens,
+        cache_read_tokens = :cache_read_tokens,
+        cost = batchmill_call_cost_v1(:model, :started_at, :input_tokens, :output_tokens,
+                                      :cache_creation_5m_tokens, :cache_creation_1h_tokens,
+                                      :cache_read_tokens, :via_provider_batch)
+    WHERE request_id = :request_id AND attempt = :attempt
+    RETURNING cost, batch_id
+), counted AS (
+    UPDATE batches b SET cost = b.cost + call.cost
+    FROM call WHERE b.id = call.batch_id AND call.cost IS NOT NULL
+)
+SELECT cost FROM call;
 
 -- request_finish --
 -- Record the terminal outcome of attempt :attempt, and count it on the batch, which ends in
@@ -297,46 +304,63 @@ SET rpm = EXCLUDED.rpm, itpm = EXCLUDED.itpm, otpm = EXCLUDED.otpm, source = 'co
 SELECT * FROM rate_limit_status_v1 ORDER BY scope, model;
 
 -- report_cost_by_day --
--- Spend per UTC day since :since_day, from cost_daily_v1 (one tenant's, or all if NULL).
-SELECT day::text AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
-       sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
-       sum(unpriced_calls) AS unpriced_calls
-FROM cost_daily_v1
-WHERE day >= :since_day AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
-GROUP BY day ORDER BY day;
+-- Spend per UTC day since :since_day (one tenant's, or all if NULL). Same figures as
+-- cost_daily_v1, aggregated straight from llm_calls by the one key asked for: a hash
+-- aggregate over an index range instead of sorting every (day, tenant, model) group.
+SELECT (date_trunc('day', started_at AT TIME ZONE 'UTC'))::date AS key,
+       count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(cache_creation_5m_tokens + cache_creation_1h_tokens), 0) AS cache_write_tokens,
+       coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+       coalesce(sum(cost), 0) AS cost,
+       count(*) FILTER (WHERE cost IS NULL AND finished_at IS NOT NULL) AS unpriced_calls
+FROM llm_calls
+WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'
+  AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+GROUP BY (date_trunc('day', started_at AT TIME ZONE 'UTC'))::date ORDER BY 1;
 
 -- report_cost_by_model --
 -- Spend per model since :since_day, most expensive first.
-SELECT model AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
-       sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
-       sum(unpriced_calls) AS unpriced_calls
-FROM cost_daily_v1
-WHERE day >= :since_day AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
-GROUP BY model ORDER BY sum(cost) DESC, model;
+SELECT model AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(cache_creation_5m_tokens + cache_creation_1h_tokens), 0) AS cache_write_tokens,
+       coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+       coalesce(sum(cost), 0) AS cost,
+       count(*) FILTER (WHERE cost IS NULL AND finished_at IS NOT NULL) AS unpriced_calls
+FROM llm_calls
+WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'
+  AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+GROUP BY model ORDER BY cost DESC, model;
 
 -- report_cost_by_tenant --
 -- Spend per tenant since :since_day, most expensive first.
-SELECT tenant AS key, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens, sum(cache_write_tokens) AS cache_write_tokens,
-       sum(cache_read_tokens) AS cache_read_tokens, sum(cost) AS cost,
-       sum(unpriced_calls) AS unpriced_calls
-FROM cost_daily_v1
-WHERE day >= :since_day AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
-GROUP BY tenant ORDER BY sum(cost) DESC, tenant;
+SELECT t.name AS key, c.*
+FROM (SELECT tenant_id, count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(cache_creation_5m_tokens + cache_creation_1h_tokens), 0) AS cache_write_tokens,
+       coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+       coalesce(sum(cost), 0) AS cost,
+       count(*) FILTER (WHERE cost IS NULL AND finished_at IS NOT NULL) AS unpriced_calls
+      FROM llm_calls
+      WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'
+  AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+      GROUP BY tenant_id) c
+JOIN tenants t ON t.id = c.tenant_id
+ORDER BY c.cost DESC, t.name;
 
 -- report_cost_by_batch --
--- Spend per batch with calls since :since_day (UTC), most expensive first. Only batches with
--- recent calls are aggregated (found through the started_at index first).
-SELECT batch_id AS key, calls, input_tokens, output_tokens, cache_write_tokens,
-       cache_read_tokens, cost, unpriced_calls
-FROM cost_by_batch_v1
-WHERE batch_id = ANY (ARRAY(
-        SELECT DISTINCT batch_id FROM llm_calls
-        WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'))
+-- Spend per batch since :since_day, most expensive first (calls in the window only, so the
+-- total matches the other groupings of the same window).
+SELECT batch_id AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(cache_creation_5m_tokens + cache_creation_1h_tokens), 0) AS cache_write_tokens,
+       coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+       coalesce(sum(cost), 0) AS cost,
+       count(*) FILTER (WHERE cost IS NULL AND finished_at IS NOT NULL) AS unpriced_calls
+FROM llm_calls
+WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'
   AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
-ORDER BY cost DESC, batch_id;
+GROUP BY batch_id ORDER BY cost DESC, batch_id;
 
 -- model_prices_current --
 -- The price in effect now for each model (or :model), with when it took effect.

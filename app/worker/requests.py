@@ -166,6 +166,9 @@ async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
         raise
     async with engine.begin() as conn:
         cost = await record_call(conn, current, outcome)
+        if cost is None and outcome.error is None:
+            log.warning("no price for model %s: the call's cost is recorded as unknown (NULL); "
+                        "add one with `batchmill prices set`", outcome.model)
         if reservation is not None:
             await budgets.settle(conn, reservation, cost)
         error = outcome.error

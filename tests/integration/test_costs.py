@@ -78,6 +78,14 @@ async def test_reports_add_up_to_llm_calls(stack: Stack) -> None:
             table = render(rows, by=by, fmt="table")
             assert f"{truth[1]:,.4f}" in table.splitlines()[-1]
         by_model = {r["key"]: r for r in await cost_report(conn, by="model", since=today)}
+        for view in ("cost_daily_v1", "cost_by_batch_v1", "cost_by_tenant_month_v1"):
+            totals = (await conn.execute(text(
+                f"SELECT sum(calls), sum(cost), sum(unpriced_calls) FROM {view}"))).one()
+            assert tuple(totals) == (truth[0], truth[1], truth[3]), view
+        so_far = dict((await conn.execute(text(
+            "SELECT s.id, s.cost = coalesce(sum(c.cost), 0) FROM batch_status_v2 s"
+            " JOIN llm_calls c ON c.batch_id = s.id GROUP BY s.id, s.cost"))).all())
+    assert so_far == {b.id: True for b in batches}  # cost so far on every batch's status
     assert by_model["claude-unpriced-1"]["cost"] == 0
     assert by_model["claude-unpriced-1"]["unpriced_calls"] == 3
     assert render([by_model["claude-haiku-4-5"]], by="model", fmt="csv").splitlines()[0] == (
