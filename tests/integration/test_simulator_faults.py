@@ -143,7 +143,8 @@ async def test_mixed_fault_rates_land_within_statistical_bounds() -> None:
 
         async def guarded(i: int) -> str:
             async with gate:
-                return await raw_outcome(url, i, timeout=0.3)
+                # Far below slow_seconds, far above a loaded machine's normal answer time.
+                return await raw_outcome(url, i, timeout=2.0)
 
         outcomes = Counter(await asyncio.gather(*(guarded(i) for i in range(n))))
         expected = {**rates, "200": 1 - sum(rates.values())}
@@ -151,8 +152,11 @@ async def test_mixed_fault_rates_land_within_statistical_bounds() -> None:
         for outcome, p in expected.items():
             sigma = math.sqrt(n * p * (1 - p))
             assert abs(outcomes[outcome] - n * p) < 4 * sigma, (outcome, outcomes)
-        await asyncio.sleep(0.1)  # the server notices the timed-out clients' disconnects
-        snapshot = await stats(url)
+        for _ in range(100):  # until the server has noticed the timed-out clients' disconnects
+            snapshot = await stats(url)
+            if snapshot["in_flight"] == 0 and snapshot["calls"] == n:
+                break
+            await asyncio.sleep(0.05)
         # The server saw exactly what the clients saw.
         assert snapshot["calls"] == n and snapshot["in_flight"] == 0
         assert snapshot["by_status"] == dict(outcomes)
