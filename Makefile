@@ -26,6 +26,7 @@ demo: $(STAMP)
 
 ## Run the test suite against BATCHMILL_TEST_DATABASE_URL, Docker, or an embedded Postgres.
 test: $(STAMP)
+	$(BIN)/ruff check app bench tests migrations
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

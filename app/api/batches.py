@@ -24,7 +24,6 @@ from app.schemas import (
     BatchCreate,
     BatchResult,
     DeletedMessageBatch,
-    ErrorResponse,
     MessageBatch,
     MessageBatchPage,
     message_batch,

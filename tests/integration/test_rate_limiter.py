@@ -35,12 +35,13 @@ async def status(engine: AsyncEngine) -> dict[str, object]:
             "SELECT * FROM rate_limit_status_v1 WHERE model = :m"), {"m": MODEL})).mappings().one())
 
 
-def outcome(status_code: int, *, headers: dict[str, str] | None = None, usage: Usage = Usage(),
+def outcome(status_code: int, *, headers: dict[str, str] | None = None, usage: Usage | None = None,
             retry_after: float | None = None) -> CallOutcome:
     error = None if status_code == 200 else CallError(
         "rate_limit_error", "slow down", retryable=True, retry_after_seconds=retry_after)
     return CallOutcome(model=MODEL, started_at=dt.datetime.now(dt.UTC), latency_seconds=0.1,
-                       http_status=status_code, provider_request_id=None, usage=usage,
+                       http_status=status_code, provider_request_id=None,
+                       usage=usage or Usage(),
                        error=error, rate_limit_headers=headers or {})
 
 
