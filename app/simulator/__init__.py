@@ -1,4 +1,5 @@
-"""Claude API simulator: a loopback ``POST /v1/messages`` used by the demo, tests and benchmarks."""
+"""Claude API simulator: a loopback ``POST /v1/messages`` and Message Batches API used by the
+demo, tests and benchmarks."""
 
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ plan the prompt-cache reads and writes (``cache``), take rate-limit capacity
 apply the cache plan and answer. ``tracking.call_tracker`` wraps
 ``POST /v1/messages`` to count every call for ``GET /_simulator/stats`` and to
 drop connections on demand. Responses and errors are built by ``errors``
-(request-id header, Anthropic's error envelope).
+(request-id header, Anthropic's error envelope). The Message Batches endpoints
+(``/v1/messages/batches``) are thin wrappers over ``batches.BatchStore``; a timer
+per batch ends it when its processing time is up.
 """
 
 from __future__ import annotations
@@ -20,13 +22,20 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
-from litestar import Litestar, Request, Response, Router, get, post
+from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath
 from litestar.types import Receive
 
 from app.serving import serve_asgi
+from app.simulator.batches import (
+    DEFAULT_LIST_LIMIT,
+    MAX_BATCH_REQUEST_BYTES,
+    Batch,
+    BatchStore,
+)
 from app.simulator.cache import PromptCache
 from app.simulator.config import SimulatorConfig
 from app.simulator.errors import (
@@ -126,6 +135,78 @@ def create_app(config: SimulatorConfig) -> Litestar:
     prompt_cache = PromptCache(config.prompt_cache_max_entries) if config.prompt_cache else None
     rng = random.Random(config.seed)
     install_drop_log_filter()
+    batch_store = BatchStore(config, prompt_cache)
+    batch_timers: dict[str, asyncio.TimerHandle] = {}
+
+    def results_url(request: Request[Any, Any, Any], batch_id: str) -> str:
+        """The absolute URL of a batch's results file on this server."""
+        return f"{str(request.base_url).rstrip('/')}/v1/messages/batches/{batch_id}/results"
+
+    def batch_response(request: Request[Any, Any, Any], batch: Batch) -> Response[bytes]:
+        return json_response(200, BatchStore.to_json(batch, results_url(request, batch.id)), new_id("req_"))
+
+    def settle_batch(batch_id: str) -> None:
+        batch_timers.pop(batch_id, None)
+        batch_store.settle(batch_id)
+
+    @post("/messages/batches", status_code=200, request_max_body_size=MAX_BATCH_REQUEST_BYTES)
+    async def create_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """``POST /v1/messages/batches``: start a batch and schedule its end."""
+        batch = batch_store.create(decode_request(await request.body()))
+        delay = max(0.0, batch.end_at - batch.created_at)
+        batch_timers[batch.id] = asyncio.get_running_loop().call_later(delay, settle_batch, batch.id)
+        return batch_response(request, batch)
+
+    @get("/messages/batches")
+    async def list_batches(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """``GET /v1/messages/batches?limit&after_id&before_id``: a page of batches, newest first."""
+        query = request.query_params
+        raw_limit = query.get("limit")
+        try:
+            limit = DEFAULT_LIST_LIMIT if raw_limit is None else int(raw_limit)
+        except ValueError:
+            raise InvalidRequestError("limit: Input should be a valid integer") from None
+        batches, has_more = batch_store.page(limit, query.get("after_id"), query.get("before_id"))
+        body = {
+            "data": [BatchStore.to_json(batch, results_url(request, batch.id)) for batch in batches],
+            "has_more": has_more,
+            "first_id": batches[0].id if batches else None,
+            "last_id": batches[-1].id if batches else None,
+        }
+        return json_response(200, body, new_id("req_"))
+
+    @get("/messages/batches/{batch_id:str}")
+    async def retrieve_batch(request: Request[Any, Any, Any], batch_id: FromPath[str]) -> Response[bytes]:
+        """``GET /v1/messages/batches/{id}``."""
+        return batch_response(request, batch_store.get(batch_id))
+
+    @post("/messages/batches/{batch_id:str}/cancel", status_code=200)
+    async def cancel_batch(batch_id: FromPath[str]) -> Response[bytes]:
+        """``POST /v1/messages/batches/{id}/cancel``: answered ``canceling``; the batch ends at once."""
+        timer = batch_timers.pop(batch_id, None)
+        if timer is not None:
+            timer.cancel()
+        return json_response(200, batch_store.cancel(batch_id), new_id("req_"))
+
+    @delete("/messages/batches/{batch_id:str}", status_code=200)
+    async def delete_batch(batch_id: FromPath[str]) -> Response[bytes]:
+        """``DELETE /v1/messages/batches/{id}``: only an ended batch."""
+        return json_response(200, batch_store.delete(batch_id), new_id("req_"))
+
+    @get("/messages/batches/{batch_id:str}/results")
+    async def batch_results(batch_id: FromPath[str]) -> Response[bytes]:
+        """``GET /v1/messages/batches/{id}/results``: the JSONL results file."""
+        return Response(
+            content=batch_store.results(batch_id),
+            media_type="application/x-jsonl",
+            headers={REQUEST_ID_HEADER: new_id("req_")},
+        )
+
+    def cancel_batch_timers() -> None:
+        """On shutdown: no batch timer may fire into a closed app."""
+        for timer in batch_timers.values():
+            timer.cancel()
+        batch_timers.clear()
 
     @post(
         "/messages",
@@ -183,8 +264,9 @@ def create_app(config: SimulatorConfig) -> Litestar:
         stats.reset()
         return Response(content=_ENCODER.encode(stats.snapshot()), media_type="application/json")
 
-    # Every /v1 route shares authentication; later endpoints (batches) join this router.
-    v1 = Router("/v1", route_handlers=[create_message], guards=[_require_api_key])
+    # Every /v1 route shares authentication.
+    batch_handlers = [create_batch, list_batches, retrieve_batch, cancel_batch, delete_batch, batch_results]
+    v1 = Router("/v1", route_handlers=[create_message, *batch_handlers], guards=[_require_api_key])
     return Litestar(
         route_handlers=[v1, get_stats, reset_stats],
         exception_handlers={
@@ -193,6 +275,7 @@ def create_app(config: SimulatorConfig) -> Litestar:
             HTTPException: _on_http_exception,
             Exception: _on_unexpected,
         },
+        on_shutdown=[cancel_batch_timers],
         openapi_config=None,
         logging_config=None,
     )

@@ -48,6 +48,11 @@ DEFAULT_PROMPT_CACHE: Final[bool] = True
 #: so ~27 MB at the cap whatever the prompt sizes (entries hold digests, not prompts).
 DEFAULT_PROMPT_CACHE_MAX_ENTRIES: Final[int] = 100_000
 
+#: A Message Batch ends one second after it is created (the real API takes minutes to hours).
+DEFAULT_BATCH_PROCESSING_SECONDS: Final[float] = 1.0
+#: Batches never expire before they finish processing.
+NEVER_EXPIRE: Final[None] = None
+
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
@@ -135,6 +140,22 @@ class SimulatorConfig:
     """Bound on the prompt cache's entries (all models together); beyond it the least
     recently used entry is evicted, so a later request on its prefix writes again."""
 
+    batch_processing_seconds: float = DEFAULT_BATCH_PROCESSING_SECONDS
+    """How long a Message Batch (``POST /v1/messages/batches``) stays ``in_progress``. Its
+    requests are processed one after another, evenly over that time (request ``i`` of ``n``
+    at ``(i + 1) / n`` of it), so a cancel or an expiry part-way leaves the later ones
+    canceled or expired; the batch ends when the last one is processed."""
+
+    batch_error_rate: float = DEFAULT_FAULT_RATE
+    """Probability that a valid batch request ends ``errored`` with a 500 ``api_error``
+    instead of succeeding (drawn per request from an RNG seeded with ``seed``). Invalid
+    ``params`` always end ``errored`` with ``invalid_request_error``."""
+
+    batch_expire_after_seconds: float | None = NEVER_EXPIRE
+    """Seconds after creation at which a batch still processing expires: it ends then and
+    its unprocessed requests end ``expired`` (the real API's 24 hours, shrunk). ``None``:
+    never; a value >= ``batch_processing_seconds`` has no effect."""
+
     @property
     def fault_rates(self) -> tuple[float, float, float, float, float]:
         """``(rate_429, rate_529, rate_500, rate_drop, rate_slow)``, in draw order."""
@@ -169,6 +190,13 @@ class SimulatorConfig:
             _require(limit >= 0, f"{name} must be >= 0 (0 = unlimited)", limit)
         _require(self.prompt_cache_max_entries >= 1, "prompt_cache_max_entries must be >= 1",
                  self.prompt_cache_max_entries)
+        _require(math.isfinite(self.batch_processing_seconds) and self.batch_processing_seconds >= 0,
+                 "batch_processing_seconds must be >= 0", self.batch_processing_seconds)
+        _require(math.isfinite(self.batch_error_rate) and 0 <= self.batch_error_rate <= 1,
+                 "batch_error_rate must be between 0 and 1", self.batch_error_rate)
+        if self.batch_expire_after_seconds is not None:
+            _require(math.isfinite(self.batch_expire_after_seconds) and self.batch_expire_after_seconds >= 0,
+                     "batch_expire_after_seconds must be >= 0 (or None = never)", self.batch_expire_after_seconds)
 
 
 def _require(condition: bool, message: str, value: object) -> None:
