@@ -61,7 +61,9 @@ def cmd_simulator(args: argparse.Namespace, settings: Settings) -> int:
             rate_429=args.rate_429, rate_529=args.rate_529, rate_500=args.rate_500,
             rate_drop=args.rate_drop, rate_slow=args.rate_slow,
             retry_after_seconds=args.retry_after, slow_seconds=args.slow_seconds,
-            rpm=args.rpm, itpm=args.itpm, otpm=args.otpm)
+            rpm=args.rpm, itpm=args.itpm, otpm=args.otpm,
+            batch_processing_seconds=args.batch_seconds, batch_error_rate=args.batch_error_rate,
+            batch_expire_after_seconds=args.batch_expire_after)
     except ValueError as exc:
         print(f"batchmill simulator: {exc}", file=sys.stderr)
         return 2
@@ -285,6 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
         env = f"BATCHMILL_SIMULATOR_{limit.upper()}"
         p.add_argument(f"--{limit}", type=int, default=int(_env(env, "0")),
                        help=f"{what} per minute per model, 0 = unlimited (env {env})")
+    p.add_argument("--batch-seconds", type=float,
+                   default=float(_env("BATCHMILL_SIMULATOR_BATCH_SECONDS", "1")),
+                   help="how long a Message Batch takes to end "
+                        "(env BATCHMILL_SIMULATOR_BATCH_SECONDS)")
+    p.add_argument("--batch-error-rate", type=float,
+                   default=float(_env("BATCHMILL_SIMULATOR_BATCH_ERROR_RATE", "0")),
+                   help="probability a batch request ends errored "
+                        "(env BATCHMILL_SIMULATOR_BATCH_ERROR_RATE)")
+    expire = _env("BATCHMILL_SIMULATOR_BATCH_EXPIRE_AFTER", "")
+    p.add_argument("--batch-expire-after", type=float, default=float(expire) if expire else None,
+                   help="seconds after which unprocessed batch requests expire, default never "
+                        "(env BATCHMILL_SIMULATOR_BATCH_EXPIRE_AFTER)")
     p.set_defaults(func=cmd_simulator)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
