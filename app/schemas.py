@@ -72,6 +72,12 @@ class MessageBatch(msgspec.Struct):
     cancel_initiated_at: dt.datetime | None
     archived_at: dt.datetime | None
     results_url: str | None
+    mode: Annotated[Literal["realtime", "provider_batch"], msgspec.Meta(
+        description="Batchmill extension: how the requests reach Claude (for mode auto, the "
+                    "mode Batchmill chose).")] = "realtime"
+    cost_usd: Annotated[str, msgspec.Meta(
+        description="Batchmill extension: USD spent on the batch's provider calls so far, "
+                    "as a decimal string.")] = "0"
     type: Literal["message_batch"] = "message_batch"
 
 
@@ -88,7 +94,7 @@ class DeletedMessageBatch(msgspec.Struct):
 
 
 def message_batch(row: Mapping[str, Any], base_url: str) -> MessageBatch:
-    """A ``batch_status_v1`` row as a MessageBatch; ``results_url`` is absolute once ended."""
+    """A ``batch_status_v2`` row as a MessageBatch; ``results_url`` is absolute once ended."""
     ended = row["processing_status"] == "ended"
     return MessageBatch(
         id=row["id"],
@@ -108,6 +114,8 @@ def message_batch(row: Mapping[str, Any], base_url: str) -> MessageBatch:
         results_url=(
             f"{base_url.rstrip('/')}/v1/messages/batches/{row['id']}/results" if ended else None
         ),
+        mode=row["mode"],
+        cost_usd=format(row["cost"].normalize(), "f"),
     )
 
 

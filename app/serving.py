@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Sequence
 
@@ -33,13 +34,18 @@ def _disable_nagle(sock: socket.socket) -> None:
 
 
 async def serve_asgi(app: ASGIApplication, *, host: str = "127.0.0.1", port: int = 8000,
-                     sockets: Sequence[socket.socket] | None = None) -> None:
-    """Run until cancelled or SIGINT/SIGTERM. Cancelling shuts down gracefully: listeners
-    close, in-flight requests finish, then the cancellation propagates."""
+                     sockets: Sequence[socket.socket] | None = None,
+                     handle_signals: bool = True) -> None:
+    """Run until cancelled or (with ``handle_signals``) SIGINT/SIGTERM. Cancelling shuts down
+    gracefully: listeners close, in-flight requests finish, then the cancellation propagates.
+    A server beside other work in the process (the worker's health port) leaves signals to
+    its owner."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             lifespan="on", backlog=4096,
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     server = uvicorn.Server(config)
+    if not handle_signals:
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     listeners = list(sockets) if sockets is not None else None
     for sock in listeners or ():
         _disable_nagle(sock)

@@ -17,6 +17,7 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
 DEFAULT_HEARTBEAT_SECONDS = 10.0
 DEFAULT_STALLED_AFTER_SECONDS = 60.0
+DEFAULT_WORKER_HTTP_PORT = 9400
 DEFAULT_RETRY_BASE_SECONDS = 1.0
 DEFAULT_RETRY_MAX_SECONDS = 300.0
 DEFAULT_RESCUE_EVERY_SECONDS = 30
@@ -96,6 +97,11 @@ class WorkerSettings:
     """How often a worker proves it is alive."""
     stalled_after_seconds: float = DEFAULT_STALLED_AFTER_SECONDS
     """A worker silent this long is dead: its running jobs are retried elsewhere."""
+    http_host: str = "127.0.0.1"
+    """Where the worker's health (and metrics) port listens; 0.0.0.0 in containers."""
+    http_port: int | None = None
+    """Its port (``batchmill worker``: 9400 unless set; 0: any free port; None: none, as when
+    a worker runs inside another process)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,8 @@ class Settings:
                 heartbeat_seconds=_float("BATCHMILL_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS),
                 stalled_after_seconds=_float("BATCHMILL_STALLED_AFTER_SECONDS",
                                              DEFAULT_STALLED_AFTER_SECONDS),
+                http_host=_env("BATCHMILL_WORKER_HTTP_HOST") or "127.0.0.1",
+                http_port=_int("BATCHMILL_WORKER_HTTP_PORT", DEFAULT_WORKER_HTTP_PORT),
             ),
             maintenance=MaintenanceSettings(
                 rescue_every_seconds=_int("BATCHMILL_RESCUE_EVERY_SECONDS",

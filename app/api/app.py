@@ -19,6 +19,7 @@ from app import __version__, ids
 from app.api.auth import provide_principal
 from app.api.batches import BatchesController
 from app.api.dependencies import provide_engine, provide_public_url
+from app.api.health import HealthController
 from app.api.reports import ReportsController
 from app.api.errors import (
     handle_database_error,
@@ -53,7 +54,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
                 await app.state.engine.dispose()
 
     return Litestar(
-        route_handlers=[BatchesController, ReportsController],
+        route_handlers=[BatchesController, ReportsController, HealthController],
         dependencies={
             "engine": Provide(provide_engine, sync_to_thread=False),
             "public_url": Provide(provide_public_url, sync_to_thread=False),

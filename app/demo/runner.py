@@ -118,7 +118,9 @@ async def demo(settings: Settings, *, count: int, concurrency: int | None) -> in
     async with background(
         *sim_task,
         serve_api(settings, sockets=[api_sock], engine=engine),
-        run_worker(settings, concurrency=concurrency, install_signal_handlers=False),
+        run_worker(dataclasses.replace(  # in-process: no health port of its own
+            settings, worker=dataclasses.replace(settings.worker, http_port=None)),
+            concurrency=concurrency, install_signal_handlers=False),
     ):
         await asyncio.sleep(0.2)
         client = anthropic.AsyncAnthropic(base_url=api_url, api_key=api_key)

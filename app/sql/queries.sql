@@ -43,18 +43,18 @@ SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
 
 -- batch_status_get --
 -- One batch as its owner sees it.
-SELECT * FROM batch_status_v1 WHERE id = :id AND tenant_id = :tenant_id;
+SELECT * FROM batch_status_v2 WHERE id = :id AND tenant_id = :tenant_id;
 
 -- batches_page_older --
 -- A page of a tenant's batches, newest first, older than :after_id (from the newest if NULL).
-SELECT * FROM batch_status_v1
+SELECT * FROM batch_status_v2
 WHERE tenant_id = :tenant_id AND (CAST(:after_id AS text) IS NULL OR id < :after_id)
 ORDER BY id DESC
 LIMIT :limit;
 
 -- batches_page_newer --
 -- The page of a tenant's batches just newer than :before_id, oldest first (callers reverse it).
-SELECT * FROM batch_status_v1
+SELECT * FROM batch_status_v2
 WHERE tenant_id = :tenant_id AND id > :before_id
 ORDER BY id ASC
 LIMIT :limit;

@@ -19,6 +19,7 @@ from app.llm.client import call_messages, create_client
 from app.llm.rate_limiter import RateLimiter
 from app.settings import Settings
 from app.worker import maintenance
+from app.worker.health import Liveness, probe, serve_health
 from app.worker.requests import process_request
 
 log = logging.getLogger("batchmill.worker")
@@ -71,6 +72,10 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None, wait
     a requested stop from one procrastinate made by itself."""
     engine = create_engine(settings.database, pool_size=settings.db_pool_size)
     stop = asyncio.Event()
+    worker = settings.worker
+    liveness = Liveness(stuck_after_seconds=worker.stalled_after_seconds)
+    health = (asyncio.create_task(serve_health(liveness, worker.http_host, worker.http_port))
+              if worker.http_port is not None else None)
     if install_signal_handlers:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -79,8 +84,10 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None, wait
     try:
         while True:
             started = time.monotonic()
+            liveness.beat()
             error = await _run_once(create_worker_app(settings, engine), settings,
-                                    concurrency=concurrency, wait=wait, stop=stop)
+                                    concurrency=concurrency, wait=wait, stop=stop,
+                                    liveness=liveness)
             if stop.is_set() or not wait:
                 return
             failures = 1 if time.monotonic() - started > RESTART_RESET_SECONDS else failures + 1
@@ -91,6 +98,9 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None, wait
             if stop.is_set():
                 return
     finally:
+        if health is not None:
+            health.cancel()
+            await asyncio.gather(health, return_exceptions=True)
         if install_signal_handlers:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().remove_signal_handler(signum)
@@ -98,7 +108,7 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None, wait
 
 
 async def _run_once(app: procrastinate.App, settings: Settings, *, concurrency: int | None,
-                    wait: bool, stop: asyncio.Event) -> str:
+                    wait: bool, stop: asyncio.Event, liveness: Liveness) -> str:
     """One procrastinate worker run; returns why it ended when nobody asked it to."""
     worker = settings.worker
     options = {
@@ -115,13 +125,15 @@ async def _run_once(app: procrastinate.App, settings: Settings, *, concurrency: 
         async with app.open_async():
             run = asyncio.create_task(app.run_worker_async(**options))
             stopped = asyncio.create_task(stop.wait())
+            probing = asyncio.create_task(probe(app, liveness, worker.heartbeat_seconds))
             try:
                 await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 if not run.done():
                     run.cancel()  # procrastinate turns this into a graceful shutdown
                 stopped.cancel()
-                await asyncio.gather(run, stopped, return_exceptions=True)
+                probing.cancel()
+                await asyncio.gather(run, stopped, probing, return_exceptions=True)
             if not run.cancelled() and run.exception() is not None:
                 raise run.exception()  # type: ignore[misc]
     except (ConnectorException, psycopg.OperationalError, OSError) as exc:

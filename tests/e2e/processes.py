@@ -25,6 +25,7 @@ def free_port() -> int:
 def environment(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BATCHMILL_", "ANTHROPIC_"))}
+    env["BATCHMILL_WORKER_HTTP_PORT"] = "0"  # many workers on one machine: any free port
     env.update(values)
     return env
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import anthropic
+import httpx
 import psycopg
 import pytest
 
@@ -16,12 +17,13 @@ from tests.e2e.processes import environment, free_port, process, run, wait_for_h
 
 def test_api_worker_and_simulator_processes_run_a_batch(database_url: DatabaseUrl,
                                                         tmp_path: Path) -> None:
-    sim_port, api_port = free_port(), free_port()
+    sim_port, api_port, health_port = free_port(), free_port(), free_port()
     env = environment(
         BATCHMILL_DATABASE_URL=database_url.url,
         ANTHROPIC_API_KEY="sim-key",
         ANTHROPIC_BASE_URL=f"http://127.0.0.1:{sim_port}",
         BATCHMILL_WORKER_CONCURRENCY="8",
+        BATCHMILL_WORKER_HTTP_PORT=str(health_port),
     )
     created = run("keys", "create", "--tenant", "e2e", env=env)
     assert created.returncode == 0, created.stderr
@@ -48,6 +50,14 @@ def test_api_worker_and_simulator_processes_run_a_batch(database_url: DatabaseUr
         assert batch.request_counts.succeeded == 200
         ids = [r.custom_id for r in client.messages.batches.results(batch.id)]
         assert ids == [f"doc-{i}" for i in range(200)]
+        assert batch.mode == "realtime"  # type: ignore[attr-defined]  # Batchmill extensions
+        assert float(batch.cost_usd) > 0  # type: ignore[attr-defined]
+        # The probes an orchestrator uses: API live and ready, worker live on its own port.
+        for url in (f"http://127.0.0.1:{api_port}/health/live",
+                    f"http://127.0.0.1:{api_port}/health/ready",
+                    f"http://127.0.0.1:{health_port}/health/live"):
+            response = httpx.get(url)
+            assert response.status_code == 200 and response.json()["status"] == "ok", url
         assert worker.poll() is None
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
 
