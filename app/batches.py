@@ -1,4 +1,5 @@
-"""Batches: check a submission, store it atomically, list, cancel, delete, stream results.
+"""Batches: check a submission, choose its mode, store it atomically, list, cancel, delete,
+stream results.
 
 Submission is one transaction: the batch row, every request row and every request's queue
 row commit together or not at all, in two statements whatever the batch size.
@@ -22,6 +23,15 @@ from app.schemas import BatchCreate
 from app.sql import queries
 
 MAX_METADATA_BYTES = 16 * 1024
+AUTO_PROVIDER_MIN_REQUESTS = 100
+"""Mode auto sends a batch through the provider's Message Batches API (half price, up to 24 h)
+when the caller's completion_window allows 24 hours and the batch has at least this many
+requests; a smaller or more urgent batch runs realtime."""
+PROVIDER_WINDOW_SECONDS = 24 * 3600
+EXPIRES_IN = {"realtime": 24 * 3600, "provider_batch": 25 * 3600}
+"""Seconds from creation to ``expires_at``. A provider batch may take 24 hours from its
+submission and then reports its own expired requests; Batchmill's expiry is the backstop."""
+_WINDOW_UNITS = {"m": 60, "h": 3600, "d": 86400}
 RESULTS_CHUNK_ROWS = 1_000
 ROLES = ("user", "assistant")
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -135,6 +145,17 @@ async def _route(conn: AsyncConnection, batch: BatchCreate,
     return params
 
 
+def chosen_mode(batch: BatchCreate) -> str:
+    """The mode a batch runs in: as asked, or for ``auto`` by the rule above."""
+    if batch.mode != "auto":
+        return batch.mode
+    window = batch.completion_window
+    seconds = int(window[:-1]) * _WINDOW_UNITS[window[-1]] if window else 0
+    if seconds >= PROVIDER_WINDOW_SECONDS and len(batch.requests) >= AUTO_PROVIDER_MIN_REQUESTS:
+        return "provider_batch"
+    return "realtime"
+
+
 async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate) -> str:
     """Insert the batch, its requests and their queue rows; the caller owns the transaction.
     Before that: params problems become errored requests, routes become models, the budget
@@ -149,10 +170,12 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
                                           zip(params, errors, strict=True)])
               if batch.auto_cache else [None] * len(params))
     batch_id = ids.batch_id()
+    mode = chosen_mode(batch)
     await conn.execute(queries["batch_insert"], {
         "id": batch_id,
         "tenant_id": tenant_id,
-        "mode": batch.mode,
+        "mode": mode,
+        "expires_in": EXPIRES_IN[mode],
         "priority": batch.priority,
         "callback_url": batch.callback_url,
         "metadata": None if batch.metadata is None else _encode(batch.metadata).decode(),
@@ -168,6 +191,8 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
         "errors": [None if e is None else _encode(e).decode() for e in errors],
         "queue": queue.QUEUE,
         "task": queue.PROCESS_REQUEST,
+        # provider_batch requests are gathered by the provider batches job, not queued one by one
+        "defer": mode == "realtime",
     })
     return batch_id
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.sql import queries
 
-DIMENSIONS = ("day", "model", "tenant", "batch")
+DIMENSIONS = ("day", "model", "tenant", "batch", "mode")
 FORMATS = ("table", "csv", "json")
 COLUMNS = ("calls", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens",
            "cost", "unpriced_calls")

@@ -42,7 +42,15 @@ class BatchCreate(msgspec.Struct, forbid_unknown_fields=True):
     metadata: Annotated[dict[str, Any] | None, msgspec.Meta(
         description="Batchmill extension: free-form JSON kept with the batch (≤ 16 KiB).")] = None
     mode: Annotated[Literal["realtime", "provider_batch", "auto"], msgspec.Meta(
-        description="Batchmill extension: how requests reach Claude.")] = "realtime"
+        description="Batchmill extension: how requests reach Claude. realtime: one Messages "
+                    "call each, as fast as the rate limit allows; provider_batch: through "
+                    "Anthropic's Message Batches API, at its batch discount (50 %), within "
+                    "24 hours; auto: provider_batch when completion_window allows 24 hours "
+                    "and the batch has at least 100 requests, else realtime.")] = "realtime"
+    completion_window: Annotated[str, msgspec.Meta(
+        pattern=r"^[1-9][0-9]{0,4}[mhd]$",
+        description="Batchmill extension: how long the caller can wait for the batch to end "
+                    "(30m, 6h, 24h, 2d); read by mode auto.")] | None = None
     auto_cache: Annotated[bool, msgspec.Meta(
         description="Batchmill extension: mark a system prompt shared by the batch's "
                     "requests for prompt caching (default true).")] = True

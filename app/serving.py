@@ -10,13 +10,15 @@ import uvicorn
 from uvicorn._types import ASGIApplication
 
 SHUTDOWN_GRACE_SECONDS = 10
+LISTEN_BACKLOG = 4096
 
 
 def loopback_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
-    """A bound TCP listener (port 0: any free port)."""
+    """A bound, listening TCP socket (port 0: any free port) to hand to a server."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)  # connections queue from now on: no refusal while starting
     return sock
 
 
@@ -41,7 +43,7 @@ async def serve_asgi(app: ASGIApplication, *, host: str = "127.0.0.1", port: int
     A server beside other work in the process (the worker's health port) leaves signals to
     its owner."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="on", backlog=4096,
+                            lifespan="on", backlog=LISTEN_BACKLOG,
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     server = uvicorn.Server(config)
     if not handle_signals:

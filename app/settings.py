@@ -26,6 +26,9 @@ DEFAULT_ARCHIVE_EVERY_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 29.0
 DEFAULT_QUEUE_RETENTION_HOURS = 24
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024  # Anthropic's limit for one batch
+DEFAULT_PROVIDER_POLL_SECONDS = 10
+DEFAULT_PROVIDER_MAX_REQUESTS = 100_000  # Anthropic's limits for one Message Batch ...
+DEFAULT_PROVIDER_MAX_BYTES = 200 * 1024 * 1024  # ... 256 MB, less a margin for the envelope
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -122,6 +125,19 @@ class MaintenanceSettings:
 
 
 @dataclass(frozen=True)
+class ProviderBatchSettings:
+    """Mode provider_batch: requests go to Claude through Anthropic's Message Batches API."""
+
+    poll_every_seconds: int = DEFAULT_PROVIDER_POLL_SECONDS
+    """How often queued requests are gathered and submitted, open provider batches polled,
+    cancels sent and ended batches' results recorded (one job does all four)."""
+    max_requests: int = DEFAULT_PROVIDER_MAX_REQUESTS
+    """Most requests in one provider batch; more are split across several."""
+    max_bytes: int = DEFAULT_PROVIDER_MAX_BYTES
+    """Most bytes of params in one provider batch."""
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
@@ -130,6 +146,7 @@ class Settings:
     anthropic: AnthropicSettings = field(default_factory=AnthropicSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    provider_batches: ProviderBatchSettings = field(default_factory=ProviderBatchSettings)
 
     @property
     def database(self) -> DatabaseUrl:
@@ -174,6 +191,13 @@ class Settings:
                 retention_days=_float("BATCHMILL_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
                 queue_retention_hours=_int("BATCHMILL_QUEUE_RETENTION_HOURS",
                                            DEFAULT_QUEUE_RETENTION_HOURS),
+            ),
+            provider_batches=ProviderBatchSettings(
+                poll_every_seconds=_int("BATCHMILL_PROVIDER_POLL_SECONDS",
+                                        DEFAULT_PROVIDER_POLL_SECONDS),
+                max_requests=_int("BATCHMILL_PROVIDER_MAX_REQUESTS",
+                                  DEFAULT_PROVIDER_MAX_REQUESTS),
+                max_bytes=_int("BATCHMILL_PROVIDER_MAX_BYTES", DEFAULT_PROVIDER_MAX_BYTES),
             ),
         )
 

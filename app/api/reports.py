@@ -47,10 +47,11 @@ class ReportsController(Controller):
     path = "/v1/reports"
     tags = ["Reports"]
 
-    @get("/cost", summary="Spend by day, model, tenant or batch", responses=documented_errors(403))
+    @get("/cost", summary="Spend by day, model, tenant, batch or mode (realtime or "
+         "provider_batch)", responses=documented_errors(403))
     async def cost(self, engine: Engine, principal: Caller,
                    since: Annotated[str, Parameter(description="7d, 2w or 48h")] = "7d",
-                   by: Annotated[Literal["day", "model", "tenant", "batch"],
+                   by: Annotated[Literal["day", "model", "tenant", "batch", "mode"],
                                  Parameter(description="how to group")] = "day",
                    tenant: Annotated[str | None, Parameter(
                        max_length=200, description="admin keys: one tenant")] = None

@@ -41,6 +41,7 @@ NAMING = {
 REQUEST_STATUSES = ("queued", "running", "succeeded", "errored", "canceled", "expired")
 TERMINAL_STATUSES = ("succeeded", "errored", "canceled", "expired")
 BATCH_MODES = ("realtime", "provider_batch", "auto")
+PROVIDER_BATCH_STATUSES = ("pending", "submitted", "ended", "done")
 
 Money = Numeric(20, 10)
 # Batch ids are ULIDs: byte order ("C" collation) is creation order, whatever the locale.
@@ -189,6 +190,40 @@ class Request(Base):
     queued_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    provider_batch_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("provider_batches.id", ondelete="SET NULL"), index=True)
+    """For mode provider_batch: the provider Message Batch the request was (or will be)
+    sent in; its custom_id there is ``r<id>``."""
+
+
+class ProviderBatch(Base):
+    """A provider Message Batch carrying requests of one provider_batch-mode batch.
+
+    ``pending``: its requests are chosen, not yet accepted by the provider (``submit_started_at``
+    set once an attempt began: a crash may have left one at the provider, adopted on retry);
+    ``submitted``: the provider has it (``provider_batch_id``), polled until it ends;
+    ``ended``: the provider has ended it, its results are being recorded; ``done``: every
+    result recorded (or nothing was left to send)."""
+
+    __tablename__ = "provider_batches"
+    __table_args__ = (
+        CheckConstraint(_in("status", PROVIDER_BATCH_STATUSES), name="status"),
+        CheckConstraint("status NOT IN ('submitted', 'ended') OR provider_batch_id IS NOT NULL",
+                        name="submitted_has_provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(BatchId, ForeignKey("batches.id", ondelete="CASCADE"),
+                                          index=True)
+    provider_batch_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    request_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    submit_started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    cancel_sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    done_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class LlmCall(Base):

@@ -8,17 +8,18 @@ WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 -- A new batch. Requests whose params were rejected at submission are errored from the start;
 -- a batch with none left to process has ended.
 INSERT INTO batches (id, tenant_id, mode, priority, callback_url, metadata, request_count,
-                     processing_count, errored_count, ended_at)
+                     processing_count, errored_count, ended_at, expires_at)
 VALUES (:id, :tenant_id, :mode, :priority, :callback_url, CAST(:metadata AS jsonb),
         :request_count, :processing_count,
         CAST(:request_count AS integer) - CAST(:processing_count AS integer),
-        CASE WHEN CAST(:processing_count AS integer) = 0 THEN now() END);
+        CASE WHEN CAST(:processing_count AS integer) = 0 THEN now() END,
+        now() + make_interval(secs => :expires_in));
 
 -- requests_insert_and_defer --
--- All request rows of a batch and a queue row for each one to process, set-based, in one
--- statement. A request with an :errors entry is errored at once and never queued. Queue rows
--- go through procrastinate's versioned defer function, so a procrastinate upgrade that keeps
--- procrastinate_defer_jobs_v1 keeps this working.
+-- All request rows of a batch and (with :defer) a queue row for each one to process,
+-- set-based, in one statement. A request with an :errors entry is errored at once and never
+-- queued. Queue rows go through procrastinate's versioned defer function, so a procrastinate
+-- upgrade that keeps procrastinate_defer_jobs_v1 keeps this working.
 WITH new_requests AS (
     INSERT INTO requests (batch_id, position, custom_id, params, model, priority, status,
                           error, finished_at)
@@ -38,7 +39,7 @@ SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
                jsonb_build_object('request_id', n.id, 'batch_id', CAST(:batch_id AS text)),
                NULL)::procrastinate_job_to_defer_v1
     FROM new_requests n
-    WHERE n.status = 'queued'
+    WHERE n.status = 'queued' AND CAST(:defer AS boolean)
 ))) AS deferred;
 
 -- batch_status_get --
@@ -348,6 +349,21 @@ FROM (SELECT tenant_id, count(*) AS calls, coalesce(sum(input_tokens), 0) AS inp
 JOIN tenants t ON t.id = c.tenant_id
 ORDER BY c.cost DESC, t.name;
 
+-- report_cost_by_mode --
+-- Spend since :since_day by how calls reached Claude: realtime, or provider_batch (the
+-- provider's Message Batches API, at its batch discount).
+SELECT CASE WHEN via_provider_batch THEN 'provider_batch' ELSE 'realtime' END AS key,
+       count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(cache_creation_5m_tokens + cache_creation_1h_tokens), 0) AS cache_write_tokens,
+       coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+       coalesce(sum(cost), 0) AS cost,
+       count(*) FILTER (WHERE cost IS NULL AND finished_at IS NOT NULL) AS unpriced_calls
+FROM llm_calls
+WHERE started_at >= CAST(:since_day AS date)::timestamp AT TIME ZONE 'UTC'
+  AND (CAST(:tenant_id AS bigint) IS NULL OR tenant_id = :tenant_id)
+GROUP BY 1 ORDER BY cost DESC, 1;
+
 -- report_cost_by_batch --
 -- Spend per batch since :since_day, most expensive first (calls in the window only, so the
 -- total matches the other groupings of the same window).
@@ -444,3 +460,177 @@ SELECT route, rank, task_type, max_input_chars, model FROM model_routes ORDER BY
 -- tenant_by_name --
 -- A tenant's id from its name.
 SELECT id FROM tenants WHERE name = :name;
+
+-- provider_requests_unassigned --
+-- Queued requests of live provider_batch-mode batches not yet in a provider batch, with the
+-- size of their params, in submission order (grouped into provider batches by the worker).
+SELECT r.batch_id, r.id, octet_length(r.params::text) AS params_bytes
+FROM requests r JOIN batches b ON b.id = r.batch_id
+WHERE b.mode = 'provider_batch' AND b.ended_at IS NULL AND b.cancel_initiated_at IS NULL
+  AND r.status = 'queued' AND r.provider_batch_id IS NULL
+ORDER BY r.batch_id, r.position;
+
+-- provider_batch_form --
+-- A new provider batch of :request_ids (still queued and unassigned) of batch :batch_id.
+WITH formed AS (
+    INSERT INTO provider_batches (batch_id, request_count)
+    VALUES (:batch_id, cardinality(CAST(:request_ids AS bigint[])))
+    RETURNING id
+), assigned AS (
+    UPDATE requests r SET provider_batch_id = formed.id
+    FROM formed
+    WHERE r.id = ANY(CAST(:request_ids AS bigint[])) AND r.status = 'queued'
+      AND r.provider_batch_id IS NULL
+    RETURNING r.id
+)
+SELECT formed.id, (SELECT count(*) FROM assigned) AS assigned FROM formed;
+
+-- provider_batches_pending --
+-- Provider batches formed but not yet accepted by the provider, oldest first.
+SELECT id, batch_id, submit_started_at FROM provider_batches
+WHERE status = 'pending' ORDER BY id;
+
+-- provider_batch_submit_start --
+-- Note that a submission attempt is starting (the first attempt's time is kept: a provider
+-- batch created by an attempt that crashed is looked for from then on).
+UPDATE provider_batches
+SET submit_started_at = coalesce(submit_started_at, now()), request_count = :request_count
+WHERE id = :id AND status = 'pending'
+RETURNING submit_started_at;
+
+-- provider_batch_requests --
+-- What to send in provider batch :id: its requests still queued, in submission order.
+SELECT id, params FROM requests
+WHERE provider_batch_id = :id AND status = 'queued'
+ORDER BY position;
+
+-- provider_batch_submitted --
+-- The provider accepted provider batch :id: record its id; its queued requests are running
+-- (one attempt each). Requests canceled meanwhile stay canceled.
+WITH submitted AS (
+    UPDATE provider_batches
+    SET provider_batch_id = :provider_batch_id, status = 'submitted', submitted_at = now()
+    WHERE id = :id AND status = 'pending'
+    RETURNING id
+)
+UPDATE requests r SET status = 'running', attempts = r.attempts + 1, started_at = now()
+FROM submitted
+WHERE r.provider_batch_id = submitted.id AND r.status = 'queued';
+
+-- provider_batch_known --
+-- Whether a provider batch id is already recorded (adoption must not take it twice).
+SELECT EXISTS (SELECT FROM provider_batches WHERE provider_batch_id = :provider_batch_id)
+       AS known;
+
+-- provider_batches_to_cancel --
+-- Submitted provider batches whose batch was canceled or has ended (expired): cancel them at
+-- the provider, once.
+SELECT pb.id, pb.provider_batch_id
+FROM provider_batches pb JOIN batches b ON b.id = pb.batch_id
+WHERE pb.status = 'submitted' AND pb.cancel_sent_at IS NULL
+  AND (b.cancel_initiated_at IS NOT NULL OR b.ended_at IS NOT NULL);
+
+-- provider_batch_cancel_sent --
+-- The provider was asked to cancel provider batch :id.
+UPDATE provider_batches SET cancel_sent_at = now() WHERE id = :id;
+
+-- provider_batches_submitted --
+-- Provider batches the provider is still working on (to poll).
+SELECT id, provider_batch_id FROM provider_batches WHERE status = 'submitted' ORDER BY id;
+
+-- provider_batch_ended --
+-- The provider has ended provider batch :id: its results can be recorded.
+UPDATE provider_batches SET status = 'ended', ended_at = :ended_at
+WHERE id = :id AND status = 'submitted';
+
+-- provider_batches_ended --
+-- Ended provider batches whose results are not all recorded yet.
+SELECT id, batch_id, provider_batch_id, submitted_at FROM provider_batches
+WHERE status = 'ended' ORDER BY id;
+
+-- provider_results_record --
+-- Record result lines of provider batch :id (a chunk of its results file) set-based: each
+-- succeeded or errored line is a provider call priced at the batch discount at the price in
+-- effect at submission (with :record_calls), each open request becomes terminal, and the
+-- batch counts them, its cost and its tenant's month spend, ending when nothing is left.
+-- Idempotent: a line recorded before changes nothing (llm_calls is unique per request and
+-- attempt, and only open requests finish), so a restart may replay the whole file.
+WITH line AS (
+    SELECT * FROM unnest(
+        CAST(:request_ids AS bigint[]), CAST(:statuses AS text[]), CAST(:results AS text[]),
+        CAST(:errors AS text[]), CAST(:models AS text[]), CAST(:error_types AS text[]),
+        CAST(:input_tokens AS bigint[]), CAST(:output_tokens AS bigint[]),
+        CAST(:cache_5m_tokens AS bigint[]), CAST(:cache_1h_tokens AS bigint[]),
+        CAST(:cache_read_tokens AS bigint[]))
+        AS l(request_id, status, result, error, model, error_type, input_tokens, output_tokens,
+             cache_5m_tokens, cache_1h_tokens, cache_read_tokens)
+), priced AS (
+    SELECT l.*, coalesce(l.model, r.model) AS call_model, r.batch_id, b.tenant_id,
+           greatest(r.attempts, 1) AS attempt,
+           CASE WHEN l.status IN ('succeeded', 'errored') THEN
+               batchmill_call_cost_v1(coalesce(l.model, r.model),
+                                      CAST(:started_at AS timestamptz), l.input_tokens,
+                                      l.output_tokens, l.cache_5m_tokens, l.cache_1h_tokens,
+                                      l.cache_read_tokens, true) END AS cost
+    FROM line l
+    JOIN requests r ON r.id = l.request_id AND r.provider_batch_id = :id
+    JOIN batches b ON b.id = r.batch_id
+), call AS (
+    INSERT INTO llm_calls (request_id, batch_id, tenant_id, attempt, model, via_provider_batch,
+                           started_at, finished_at, error_type, provider_request_id,
+                           input_tokens, output_tokens, cache_creation_5m_tokens,
+                           cache_creation_1h_tokens, cache_read_tokens, cost)
+    SELECT request_id, batch_id, tenant_id, attempt, call_model, true, :started_at, now(),
+           error_type, :provider_batch_id, input_tokens, output_tokens, cache_5m_tokens,
+           cache_1h_tokens, cache_read_tokens, cost
+    FROM priced
+    WHERE CAST(:record_calls AS boolean) AND status IN ('succeeded', 'errored')
+    ON CONFLICT (request_id, attempt) DO NOTHING
+    RETURNING tenant_id, cost
+), finished AS (
+    UPDATE requests r
+    SET status = p.status, result = CAST(p.result AS jsonb), error = CAST(p.error AS jsonb),
+        input_tokens = p.input_tokens, output_tokens = p.output_tokens,
+        cache_creation_input_tokens = p.cache_5m_tokens + p.cache_1h_tokens,
+        cache_read_input_tokens = p.cache_read_tokens, cost = p.cost, finished_at = now()
+    FROM priced p
+    WHERE r.id = p.request_id AND r.status IN ('queued', 'running')
+    RETURNING r.status
+), spend AS (
+    INSERT INTO tenant_spend (tenant_id, month, spent)
+    SELECT tenant_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date, sum(cost)
+    FROM call WHERE cost IS NOT NULL GROUP BY tenant_id
+    ON CONFLICT (tenant_id, month) DO UPDATE SET spent = tenant_spend.spent + EXCLUDED.spent
+)
+UPDATE batches b
+SET processing_count = b.processing_count - f.n,
+    succeeded_count = b.succeeded_count + f.succeeded,
+    errored_count = b.errored_count + f.errored,
+    canceled_count = b.canceled_count + f.canceled,
+    expired_count = b.expired_count + f.expired,
+    ended_at = CASE WHEN b.ended_at IS NULL AND b.processing_count = f.n THEN now()
+                    ELSE b.ended_at END,
+    cost = b.cost + c.cost
+FROM (SELECT count(*)::int AS n,
+             count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
+             count(*) FILTER (WHERE status = 'errored')::int AS errored,
+             count(*) FILTER (WHERE status = 'canceled')::int AS canceled,
+             count(*) FILTER (WHERE status = 'expired')::int AS expired
+      FROM finished) f,
+     (SELECT coalesce(sum(cost), 0) AS cost FROM call) c
+WHERE b.id = :batch_id
+RETURNING f.n AS finished, b.ended_at IS NOT NULL AS batch_ended;
+
+-- provider_batch_open_requests --
+-- Requests of provider batch :id not yet terminal (after its results: missing from them).
+SELECT id FROM requests WHERE provider_batch_id = :id AND status IN ('queued', 'running');
+
+-- provider_batch_done --
+-- Every result of provider batch :id is recorded (or there was nothing to send).
+UPDATE provider_batches SET status = 'done', done_at = now()
+WHERE id = :id AND status <> 'done';
+
+-- batch_lock_by_id --
+-- Lock a batch row first, so a statement that also changes its requests cannot deadlock with
+-- a cancel (which locks the batch, then its queued requests).
+SELECT id FROM batches WHERE id = :id FOR UPDATE;

@@ -18,7 +18,7 @@ from app.db.engine import create_engine
 from app.llm.client import call_messages, create_client
 from app.llm.rate_limiter import RateLimiter
 from app.settings import Settings
-from app.worker import maintenance
+from app.worker import maintenance, provider_batches
 from app.worker.health import Liveness, probe, serve_health
 from app.worker.requests import process_request
 
@@ -58,6 +58,7 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
         await process_request(engine, call, request_id, settings.worker, limiter)
 
     maintenance.register(app, engine, settings.worker, settings.maintenance)
+    provider_batches.register(app, engine, client, settings.provider_batches)
     return app
 
 

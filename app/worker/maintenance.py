@@ -40,11 +40,16 @@ def register(app: procrastinate.App, engine: AsyncEngine, worker: WorkerSettings
         manager = context.app.job_manager
         stalled = list(await manager.get_stalled_jobs(
             seconds_since_heartbeat=worker.stalled_after_seconds))
+        retried = 0
         for job in stalled:
-            await manager.retry_job(job)
+            try:
+                await manager.retry_job(job)
+                retried += 1
+            except procrastinate.exceptions.ProcrastinateException:  # one must not stop the rest
+                log.exception("could not retry job %s of a dead worker", job.id)
         if stalled:
-            log.warning("retried %d jobs of dead workers", len(stalled))
-        return len(stalled)
+            log.warning("retried %d of %d jobs of dead workers", retried, len(stalled))
+        return retried
 
     @app.periodic(cron=cron_every(config.expire_every_seconds), periodic_id="expire")
     @app.task(name="batchmill.expire_batches", queue=QUEUE)
