@@ -228,6 +228,55 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 130
 
 
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from app.console import commands
+
+    return commands.run(commands.submit, args)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from app.console import commands
+
+    return commands.run(commands.status, args)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.console import commands
+
+    return commands.run(commands.list_batches, args)
+
+
+def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
+    from app.console import commands
+
+    return commands.run(commands.results, args)
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from app.console import commands
+
+    return commands.run(commands.cancel, args)
+
+
+def _api_client_parent() -> argparse.ArgumentParser:
+    """``--url`` and ``--api-key``, shared by the commands that talk to the API over HTTP."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--url", default=_env("BATCHMILL_URL", "http://127.0.0.1:8000"),
+                        help="the Batchmill API (env BATCHMILL_URL, default %(default)s)")
+    parent.add_argument("--api-key", default=_env("BATCHMILL_API_KEY", ""),
+                        help="an API key from `batchmill keys create` (env BATCHMILL_API_KEY)")
+    return parent
+
+
+def _add_wait_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help=f"{what}, with a progress bar; Ctrl-C stops waiting, not the batch")
+    p.add_argument("--interval", type=float,
+                   default=float(_env("BATCHMILL_POLL_SECONDS", "1")),
+                   help="seconds between polls while waiting (env BATCHMILL_POLL_SECONDS, "
+                        "default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchmill", description="Durable LLM batch inference on Postgres."
@@ -367,6 +416,63 @@ def build_parser() -> argparse.ArgumentParser:
                    help="documents to submit, 0 for all (env BATCHMILL_DEMO_COUNT)")
     p.add_argument("--concurrency", type=int, default=None, help="worker concurrency")
     p.set_defaults(func=cmd_demo)
+
+    from app.console.errors import EXIT_CODES
+
+    api = _api_client_parent()
+    p = sub.add_parser(
+        "submit", parents=[api], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="submit a JSONL file of requests as a batch (over the HTTP API)",
+        description="Submit FILE (or - for stdin) as one batch. Each line is either Anthropic's\n"
+                    'batch request {"custom_id", "params"}, sent unchanged, or a simple\n'
+                    '{"id", "text"}, sent to --model with --max-tokens and --system. The file\n'
+                    "is streamed, never loaded whole. Prints the batch id on stdout.",
+        epilog=EXIT_CODES)
+    p.add_argument("file", metavar="FILE", help="a .jsonl file, or - for stdin")
+    p.add_argument("--model", default=_env("BATCHMILL_MODEL", "claude-haiku-4-5"),
+                   help="model of simple lines (env BATCHMILL_MODEL, default %(default)s)")
+    p.add_argument("--max-tokens", type=int, default=int(_env("BATCHMILL_MAX_TOKENS", "1024")),
+                   help="max_tokens of simple lines (env BATCHMILL_MAX_TOKENS, default "
+                        "%(default)s)")
+    p.add_argument("--system", default=_env("BATCHMILL_SYSTEM", ""),
+                   help="system prompt of simple lines (env BATCHMILL_SYSTEM)")
+    p.add_argument("--priority", type=int,
+                   default=int(_env("BATCHMILL_PRIORITY", "0")) or None,
+                   help="-100..100, higher runs first (env BATCHMILL_PRIORITY, default 0)")
+    p.add_argument("--mode", choices=("realtime", "provider_batch", "auto"),
+                   default=_env("BATCHMILL_MODE", "") or None,
+                   help="how requests reach Claude (env BATCHMILL_MODE, default realtime)")
+    p.add_argument("--metadata", default=None, metavar="JSON",
+                   help="a JSON object kept with the batch (at most 16 KiB)")
+    _add_wait_flags(p, "wait until the batch ends")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("status", parents=[api], help="show a batch (over the HTTP API)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES)
+    p.add_argument("batch_id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="print the batch object as JSON")
+    _add_wait_flags(p, "wait until the batch ends (again after Ctrl-C, say)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("list", parents=[api], help="list batches, newest first (over the "
+                       "HTTP API)", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXIT_CODES)
+    p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    p.add_argument("--json", action="store_true", help="one batch object per line (JSONL)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("results", parents=[api], help="download an ended batch's results "
+                       "as JSONL (over the HTTP API)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES)
+    p.add_argument("batch_id", metavar="ID")
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="write to FILE (complete or not at all) instead of stdout")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("cancel", parents=[api], help="cancel a batch (over the HTTP API)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES)
+    p.add_argument("batch_id", metavar="ID")
+    p.set_defaults(func=cmd_cancel)
     return parser
 
 
