@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean bench-spine bench-api bench-ratelimit
+.PHONY: demo test check-deploy venv clean bench-spine bench-api bench-ratelimit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check app bench tests migrations
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Deployment checks: the Helm chart (lint, render, strict schema validation, KEDA CRDs) and
+## compose.yaml (.ci/check-deploy), then the KEDA query against the real schema (tests/deploy).
+check-deploy: $(STAMP)
+	bash .ci/check-deploy
+	$(BIN)/pytest tests/deploy -q
 
 clean:
 	rm -rf $(VENV) .batchmill
