@@ -47,7 +47,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from app.worker.app import run_worker
 
-    asyncio.run(run_worker(settings, concurrency=args.concurrency))
+    worker = dataclasses.replace(settings.worker, http_host=args.http_host,
+                                 http_port=args.http_port)
+    asyncio.run(run_worker(dataclasses.replace(settings, worker=worker),
+                           concurrency=args.concurrency))
     return 0
 
 
@@ -298,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a worker that calls Claude for queued requests")
     p.add_argument("--concurrency", type=int, default=None,
                    help="calls in flight (env BATCHMILL_WORKER_CONCURRENCY, default 16)")
+    p.add_argument("--http-host", default=_env("BATCHMILL_WORKER_HTTP_HOST", "127.0.0.1"),
+                   help="where /health/live and /metrics listen (env BATCHMILL_WORKER_HTTP_HOST)")
+    p.add_argument("--http-port", type=int,
+                   default=int(_env("BATCHMILL_WORKER_HTTP_PORT", "9400")),
+                   help="their port, 0 for any free one (env BATCHMILL_WORKER_HTTP_PORT)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("simulator", help="run the Claude API simulator")
@@ -406,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="report", required=True)
     p = report.add_parser("cost", help="spend from llm_calls, all tenants")
     p.add_argument("--since", default="7d", help="how far back: 7d, 2w, 48h (default 7d)")
-    p.add_argument("--by", choices=["day", "model", "tenant", "batch"], default="day")
+    p.add_argument("--by", choices=("day", "model", "tenant", "batch", "mode"), default="day",
+                   help="mode: realtime vs provider_batch (the batch discount)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_report_cost)
 
