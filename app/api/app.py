@@ -31,6 +31,7 @@ from app.db.engine import create_engine
 from app.errors import BatchmillError
 from app.serving import serve_asgi
 from app.settings import Settings
+from app.ui import dashboard_router, template_config
 
 async def add_request_id(message: Message, scope: Scope) -> None:
     """Every response carries a ``request-id`` header, as Anthropic's do."""
@@ -54,7 +55,9 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
                 await app.state.engine.dispose()
 
     return Litestar(
-        route_handlers=[BatchesController, ReportsController, HealthController],
+        route_handlers=[BatchesController, ReportsController, HealthController,
+                        dashboard_router(settings)],
+        template_config=template_config(),  # the /ui dashboard's pages
         dependencies={
             "engine": Provide(provide_engine, sync_to_thread=False),
             "public_url": Provide(provide_public_url, sync_to_thread=False),

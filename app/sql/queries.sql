@@ -634,3 +634,66 @@ WHERE id = :id AND status <> 'done';
 -- Lock a batch row first, so a statement that also changes its requests cannot deadlock with
 -- a cancel (which locks the batch, then its queued requests).
 SELECT id FROM batches WHERE id = :id FOR UPDATE;
+
+-- ui_batches_progress --
+-- Live figures of those of :ids that belong to the tenant (the dashboard's progress bars poll it).
+SELECT id, processing_status, request_count, processing_count, succeeded_count, errored_count,
+       canceled_count, expired_count, cost
+FROM batch_status_v2
+WHERE tenant_id = :tenant_id AND id = ANY(CAST(:ids AS text[]));
+
+-- ui_batch_throughput --
+-- Requests of a tenant's batch that finished (succeeded or errored) per :bucket_seconds,
+-- in buckets counted from :origin (the batch's creation). Empty buckets are absent.
+SELECT date_bin(make_interval(secs => CAST(:bucket_seconds AS double precision)),
+                r.finished_at, CAST(:origin AS timestamptz)) AS bucket,
+       count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE r.status = 'errored') AS errored
+FROM requests r JOIN batches b ON b.id = r.batch_id
+WHERE r.batch_id = :batch_id AND b.tenant_id = :tenant_id
+  AND r.status IN ('succeeded', 'errored')
+GROUP BY 1 ORDER BY 1;
+
+-- ui_batch_errors --
+-- A tenant's batch's errored requests by error type, most frequent first, with the first
+-- :examples of each type (custom_id and message) in submission order.
+WITH errored AS (
+    SELECT r.position, r.custom_id,
+           coalesce(r.error -> 'error' ->> 'type', 'unknown') AS error_type,
+           r.error -> 'error' ->> 'message' AS message
+    FROM requests r JOIN batches b ON b.id = r.batch_id
+    WHERE r.batch_id = :batch_id AND b.tenant_id = :tenant_id AND r.status = 'errored'
+), ranked AS (
+    SELECT e.*, count(*) OVER (PARTITION BY e.error_type) AS requests,
+           row_number() OVER (PARTITION BY e.error_type ORDER BY e.position) AS n
+    FROM errored e
+)
+SELECT error_type, requests, custom_id, message
+FROM ranked
+WHERE n <= :examples
+ORDER BY requests DESC, error_type, n;
+
+-- ui_batch_outputs --
+-- The first :limit succeeded requests of a tenant's batch with the text of each answer (its
+-- text blocks joined, cut to :max_chars).
+SELECT r.custom_id, r.model, r.output_tokens,
+       left((SELECT string_agg(c ->> 'text', '')
+             FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.result -> 'content') = 'array'
+                                            THEN r.result -> 'content' ELSE '[]' END) c
+             WHERE c ->> 'type' = 'text'), :max_chars) AS text
+FROM requests r JOIN batches b ON b.id = r.batch_id
+WHERE r.batch_id = :batch_id AND b.tenant_id = :tenant_id AND r.status = 'succeeded'
+  AND r.result IS NOT NULL
+ORDER BY r.position
+LIMIT :limit;
+
+-- ui_batch_usage --
+-- Provider calls, tokens and cost of a tenant's batch, from cost_by_batch_v1 (no row: no calls).
+SELECT calls, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost,
+       unpriced_calls, unknown_outcome_calls
+FROM cost_by_batch_v1
+WHERE batch_id = :batch_id AND tenant_id = :tenant_id;
+
+-- ui_tenants --
+-- Every tenant's name, for an admin's tenant picker on the dashboard's cost page.
+SELECT name FROM tenants ORDER BY name;
