@@ -223,6 +223,22 @@ def cmd_budget_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_webhooks_secret(args: argparse.Namespace, settings: Settings) -> int:
+    from app.sql import queries
+
+    async def work(conn: AsyncConnection) -> str | None:
+        result = await conn.execute(queries["tenant_webhook_secret"],
+                                    {"tenant": args.tenant, "rotate": args.rotate})
+        return result.scalar_one_or_none()
+
+    secret = _in_transaction(settings, work)
+    if secret is None:
+        print(f"error: no tenant named {args.tenant!r}", file=sys.stderr)
+        return 1
+    print(secret)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo.runner import run_demo
 
@@ -409,6 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--none", dest="usd", action="store_const", const=None,
                        help="remove the budget")
     p.set_defaults(func=cmd_budget_set)
+
+    hooks = sub.add_parser("webhooks", help="webhook signing").add_subparsers(
+        dest="webhooks", required=True)
+    p = hooks.add_parser("secret", help="print a tenant's webhook signing secret")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--rotate", action="store_true",
+                   help="replace it first (deliveries from now on use the new one)")
+    p.set_defaults(func=cmd_webhooks_secret)
 
     report = sub.add_parser("report", help="reports for people").add_subparsers(
         dest="report", required=True)

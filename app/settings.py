@@ -27,6 +27,9 @@ DEFAULT_RETENTION_DAYS = 29.0
 DEFAULT_QUEUE_RETENTION_HOURS = 24
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024  # Anthropic's limit for one batch
 DEFAULT_PROVIDER_POLL_SECONDS = 10
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+DEFAULT_WEBHOOK_RETRY_BASE_SECONDS = 10.0
+DEFAULT_WEBHOOK_GIVE_UP_SECONDS = 24 * 3600.0
 DEFAULT_PROVIDER_MAX_REQUESTS = 100_000  # Anthropic's limits for one Message Batch ...
 DEFAULT_PROVIDER_MAX_BYTES = 200 * 1024 * 1024  # ... 256 MB, less a margin for the envelope
 
@@ -138,6 +141,21 @@ class ProviderBatchSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """POSTs to a batch's callback_url when it ends, signed with the tenant's secret."""
+
+    allow_private: bool = False
+    """Allow callback URLs on loopback, private or link-local addresses (tests, the demo);
+    off, such URLs are refused at submission and at delivery (no requests into your network)."""
+    timeout_seconds: float = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
+    """How long one delivery attempt may take."""
+    retry_base_seconds: float = DEFAULT_WEBHOOK_RETRY_BASE_SECONDS
+    """Wait before the 2nd attempt; it doubles per attempt (with jitter), up to an hour."""
+    give_up_after_seconds: float = DEFAULT_WEBHOOK_GIVE_UP_SECONDS
+    """No attempt starts later than this after the batch ended: the event is then failed."""
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
@@ -147,6 +165,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     provider_batches: ProviderBatchSettings = field(default_factory=ProviderBatchSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def database(self) -> DatabaseUrl:
@@ -198,6 +217,15 @@ class Settings:
                 max_requests=_int("BATCHMILL_PROVIDER_MAX_REQUESTS",
                                   DEFAULT_PROVIDER_MAX_REQUESTS),
                 max_bytes=_int("BATCHMILL_PROVIDER_MAX_BYTES", DEFAULT_PROVIDER_MAX_BYTES),
+            ),
+            webhooks=WebhookSettings(
+                allow_private=_env("BATCHMILL_WEBHOOK_ALLOW_PRIVATE") in ("1", "true", "yes"),
+                timeout_seconds=_float("BATCHMILL_WEBHOOK_TIMEOUT_SECONDS",
+                                       DEFAULT_WEBHOOK_TIMEOUT_SECONDS),
+                retry_base_seconds=_float("BATCHMILL_WEBHOOK_RETRY_BASE_SECONDS",
+                                          DEFAULT_WEBHOOK_RETRY_BASE_SECONDS),
+                give_up_after_seconds=_float("BATCHMILL_WEBHOOK_GIVE_UP_SECONDS",
+                                             DEFAULT_WEBHOOK_GIVE_UP_SECONDS),
             ),
         )
 

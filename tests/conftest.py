@@ -16,7 +16,7 @@ from app.api.app import serve as serve_api
 from app.db.engine import create_engine
 from app.keys import create_key
 from app.serving import base_url, loopback_socket
-from app.settings import AnthropicSettings, DatabaseUrl, Settings, WorkerSettings
+from app.settings import AnthropicSettings, DatabaseUrl, Settings, WebhookSettings, WorkerSettings
 from app.simulator import SimulatorConfig
 from app.simulator import serve as serve_simulator
 from app.worker.app import run_worker
@@ -120,6 +120,8 @@ async def stack(database_url: DatabaseUrl, engine: AsyncEngine,
         anthropic=AnthropicSettings(api_key="test-key", base_url=simulator_url,
                                     call_timeout_seconds=30),
         worker=WorkerSettings(concurrency=8),
+        # Test receivers listen on loopback; test_webhooks checks the refusal by default.
+        webhooks=WebhookSettings(allow_private=True, retry_base_seconds=0.1),
     )
     async with engine.begin() as conn:
         key = await create_key(conn, "tenant-a")

@@ -20,6 +20,7 @@ from app.api.auth import provide_principal
 from app.api.batches import BatchesController
 from app.api.dependencies import provide_engine, provide_public_url
 from app.api.health import HealthController
+from app.api.webhooks import WebhooksController
 from app.api.reports import ReportsController
 from app.api.errors import (
     handle_database_error,
@@ -48,6 +49,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
         app.state.engine = engine or create_engine(settings.database, pool_size=settings.db_pool_size,
                                                    pre_ping=True)
         app.state.public_url = settings.public_url
+        app.state.allow_private_callbacks = settings.webhooks.allow_private
         try:
             yield
         finally:
@@ -55,7 +57,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
                 await app.state.engine.dispose()
 
     return Litestar(
-        route_handlers=[BatchesController, ReportsController, HealthController,
+        route_handlers=[BatchesController, ReportsController, WebhooksController,
+                        HealthController,
                         dashboard_router(settings)],
         template_config=template_config(),  # the /ui dashboard's pages
         dependencies={

@@ -16,7 +16,7 @@ from litestar.openapi.spec import Operation
 from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
-from app import batches
+from app import batches, webhooks
 from app.api.dependencies import Caller, Engine, PublicUrl
 from app.api.errors import documented_errors
 from app.errors import InvalidRequest, NotFound
@@ -71,6 +71,8 @@ class BatchesController(Controller):
     async def create(self, request: Request, engine: Engine, principal: Caller,
                      public_url: PublicUrl) -> MessageBatch:
         batch = batches.decode_batch(await request.body())
+        if batch.callback_url is not None and not request.app.state.allow_private_callbacks:
+            await webhooks.refuse_private(batch.callback_url)
         async with engine.begin() as conn:
             batch_id = await batches.create_batch(conn, principal.tenant_id, batch)
             row = await batches.get_batch(conn, principal.tenant_id, batch_id)

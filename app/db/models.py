@@ -49,6 +49,12 @@ BatchId = Text(collation="C")
 Timestamp = DateTime(timezone=True)
 
 
+WEBHOOK_STATUSES = ("pending", "delivered", "failed")
+# 244 random bits from two v4 UUIDs: gen_random_uuid() is built in from Postgres 13.
+WEBHOOK_SECRET_SQL = ("'whsec_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, "
+                      "'-', '')")
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -68,6 +74,8 @@ class Tenant(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
     """NULL: no budget. Else submissions and calls are held to it per UTC calendar month."""
+    webhook_secret: Mapped[str] = mapped_column(Text, server_default=text(WEBHOOK_SECRET_SQL))
+    """Signs the tenant's webhook deliveries (HMAC-SHA256); ``batchmill webhooks secret``."""
 
 
 class TenantSpend(Base):
@@ -329,3 +337,42 @@ class ModelRoute(Base):
     task_type: Mapped[str | None] = mapped_column(Text)
     max_input_chars: Mapped[int | None] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(Text)
+
+
+class WebhookEvent(Base):
+    """A batch with a callback_url ended: one event, delivered at least once (receivers
+    dedupe on its id). Created by the ``batchmill_batch_ended_v1`` trigger in the
+    transaction that ends the batch, with the job that delivers it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        CheckConstraint(_in("status", WEBHOOK_STATUSES), name="status"),
+        Index("ix_webhook_events_tenant_id_created_at", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(BatchId, ForeignKey("batches.id", ondelete="CASCADE"),
+                                          index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    payload: Mapped[str | None] = mapped_column(Text)
+    """The body as first sent (every retry sends the same bytes)."""
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class WebhookAttempt(Base):
+    """One POST of an event: when, how long, and what came back (status or error)."""
+
+    __tablename__ = "webhook_attempts"
+
+    event_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    latency_seconds: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

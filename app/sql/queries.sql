@@ -697,3 +697,64 @@ WHERE batch_id = :batch_id AND tenant_id = :tenant_id;
 -- ui_tenants --
 -- Every tenant's name, for an admin's tenant picker on the dashboard's cost page.
 SELECT name FROM tenants ORDER BY name;
+
+-- webhook_event_for_delivery --
+-- An event to deliver, with its tenant's secret and its batch as the body's source.
+SELECT e.url AS event_url, e.status AS event_status, e.attempts AS event_attempts,
+       e.payload AS event_payload, e.created_at AS event_created_at, t.webhook_secret, s.*
+FROM webhook_events e
+JOIN tenants t ON t.id = e.tenant_id
+JOIN batch_status_v2 s ON s.id = e.batch_id
+WHERE e.id = :event_id;
+
+-- webhook_attempt_record --
+-- Record attempt :attempt of an event and its outcome; with :run_at, the next attempt's job is
+-- deferred in the same transaction (the retry chain cannot break). A repeated attempt number
+-- (a re-run after a crash) records nothing and defers nothing.
+WITH attempt AS (
+    INSERT INTO webhook_attempts (event_id, attempt, started_at, latency_seconds,
+                                  response_status, error)
+    VALUES (:event_id, :attempt, :started_at, :latency_seconds, :response_status, :error)
+    ON CONFLICT (event_id, attempt) DO NOTHING
+    RETURNING event_id
+), event AS (
+    UPDATE webhook_events e
+    SET attempts = :attempt, payload = coalesce(e.payload, :payload),
+        status = CASE WHEN :delivered THEN 'delivered'
+                      WHEN CAST(:run_at AS timestamptz) IS NULL THEN 'failed'
+                      ELSE 'pending' END,
+        delivered_at = CASE WHEN :delivered THEN now() END,
+        next_attempt_at = :run_at
+    FROM attempt
+    WHERE e.id = attempt.event_id
+    RETURNING e.id
+)
+SELECT cardinality(procrastinate_defer_jobs_v1(ARRAY(
+    SELECT ROW('webhooks', 'batchmill.deliver_webhook', 0, NULL, NULL,
+               jsonb_build_object('event_id', event.id),
+               CAST(:run_at AS timestamptz))::procrastinate_job_to_defer_v1
+    FROM event WHERE CAST(:run_at AS timestamptz) IS NOT NULL
+))) AS deferred;
+
+-- webhook_deliveries_page --
+-- A tenant's webhook events, newest first (optionally one batch's), with every attempt.
+SELECT e.id, e.batch_id, e.url, e.status, e.attempts, e.created_at, e.next_attempt_at,
+       e.delivered_at,
+       coalesce((SELECT jsonb_agg(jsonb_build_object(
+                    'attempt', a.attempt, 'started_at', a.started_at,
+                    'latency_seconds', a.latency_seconds, 'response_status', a.response_status,
+                    'error', a.error) ORDER BY a.attempt)
+                 FROM webhook_attempts a WHERE a.event_id = e.id), '[]'::jsonb) AS attempt_log
+FROM webhook_events e
+WHERE e.tenant_id = :tenant_id AND (CAST(:batch_id AS text) IS NULL OR e.batch_id = :batch_id)
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT :limit;
+
+-- tenant_webhook_secret --
+-- A tenant's webhook signing secret; with :rotate, a new one first.
+UPDATE tenants
+SET webhook_secret = CASE WHEN :rotate
+    THEN 'whsec_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')
+    ELSE webhook_secret END
+WHERE name = :tenant
+RETURNING webhook_secret;

@@ -18,7 +18,7 @@ from app.db.engine import create_engine
 from app.llm.client import call_messages, create_client
 from app.llm.rate_limiter import RateLimiter
 from app.settings import Settings
-from app.worker import maintenance, provider_batches
+from app.worker import maintenance, provider_batches, webhooks
 from app.worker.health import Liveness, probe, serve_health
 from app.worker.requests import process_request
 
@@ -59,6 +59,7 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
 
     maintenance.register(app, engine, settings.worker, settings.maintenance)
     provider_batches.register(app, engine, client, settings.provider_batches)
+    webhooks.register(app, engine, settings.webhooks, settings.public_url)
     return app
 
 
@@ -113,7 +114,7 @@ async def _run_once(app: procrastinate.App, settings: Settings, *, concurrency: 
     """One procrastinate worker run; returns why it ended when nobody asked it to."""
     worker = settings.worker
     options = {
-        "queues": [queue.QUEUE, maintenance.QUEUE],
+        "queues": [queue.QUEUE, maintenance.QUEUE, webhooks.QUEUE],
         "concurrency": concurrency or worker.concurrency,
         "wait": wait,
         "delete_jobs": "successful",

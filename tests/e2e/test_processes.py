@@ -143,3 +143,16 @@ def test_budget_set(database_url: DatabaseUrl) -> None:
     with psycopg.connect(database_url.libpq) as conn:
         assert conn.execute("SELECT monthly_budget_usd FROM tenants").fetchone() == (None,)
     assert run("budget", "set", "--tenant", "nobody", "--usd", "1", env=env).returncode == 1
+
+
+def test_webhooks_secret(database_url: DatabaseUrl) -> None:
+    env = environment(BATCHMILL_DATABASE_URL=database_url.url)
+    assert run("keys", "create", "--tenant", "hooks", env=env).returncode == 0
+    first = run("webhooks", "secret", "--tenant", "hooks", env=env)
+    again = run("webhooks", "secret", "--tenant", "hooks", env=env)
+    rotated = run("webhooks", "secret", "--tenant", "hooks", "--rotate", env=env)
+    assert first.returncode == again.returncode == rotated.returncode == 0, first.stderr
+    assert first.stdout.startswith("whsec_") and len(first.stdout.strip()) == 70
+    assert first.stdout == again.stdout != rotated.stdout
+    missing = run("webhooks", "secret", "--tenant", "nobody", env=env)
+    assert missing.returncode == 1 and "no tenant named 'nobody'" in missing.stderr

@@ -17,6 +17,7 @@ async def test_schema_describes_every_operation_and_the_error_shape(stack: Stack
         ("/v1/messages/batches/{batch_id}", "get"), ("/v1/messages/batches/{batch_id}", "delete"),
         ("/v1/messages/batches/{batch_id}/cancel", "post"),
         ("/v1/messages/batches/{batch_id}/results", "get"), ("/v1/reports/cost", "get"),
+        ("/v1/webhooks/deliveries", "get"),
     }
     components = schema["components"]["schemas"]
     batch = components["MessageBatch"]
