@@ -1,6 +1,7 @@
 """Webhooks: a signing secret per tenant, an event per ended batch with a callback_url (made by a
 trigger in the transaction that ends the batch, with its delivery job), and every delivery
-attempt. Also an index for queue depth (KEDA's query and the metrics): runnable + running jobs.
+attempt. Also queue depth, for KEDA's query and the metrics: ``queue_depth_v1`` (jobs per
+queue and state: runnable, scheduled for later, running) over a partial index.
 
 Revision ID: 0014
 Revises: 0013
@@ -37,6 +38,18 @@ CREATE TRIGGER batchmill_batch_ended_v1 AFTER UPDATE OF ended_at ON batches FOR 
 CREATE TRIGGER batchmill_batch_ended_at_insert_v1 AFTER INSERT ON batches FOR EACH ROW
     WHEN (NEW.ended_at IS NOT NULL AND NEW.callback_url IS NOT NULL)
     EXECUTE FUNCTION batchmill_batch_ended_v1();
+"""
+
+QUEUE_DEPTH = """
+CREATE VIEW queue_depth_v1 AS
+SELECT queue_name,
+       CASE WHEN status = 'doing' THEN 'running'
+            WHEN scheduled_at IS NULL OR scheduled_at <= now() THEN 'runnable'
+            ELSE 'scheduled' END AS state,
+       count(*) AS jobs
+FROM procrastinate_jobs
+WHERE status IN ('todo', 'doing')
+GROUP BY 1, 2
 """
 
 
@@ -85,9 +98,11 @@ def upgrade() -> None:
     op.execute(BATCH_ENDED)
     op.execute("CREATE INDEX batchmill_jobs_runnable_v1 ON procrastinate_jobs (queue_name, status)"
                " WHERE status IN ('todo', 'doing')")
+    op.execute(QUEUE_DEPTH)
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW queue_depth_v1")
     op.execute("DROP INDEX batchmill_jobs_runnable_v1")
     op.execute("DROP TRIGGER batchmill_batch_ended_at_insert_v1 ON batches")
     op.execute("DROP TRIGGER batchmill_batch_ended_v1 ON batches")
