@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import budgets, ids, queue, routing
+from app import budgets, ids, metrics, queue, routing
 from app.errors import InvalidRequest, NotFound
 from app.llm.caching import mark_shared_system_prompts
 from app.llm.rate_limiter import CHARS_PER_TOKEN, estimate_need
@@ -39,6 +39,31 @@ _INDEX = re.compile(r"\[(\d+)\]")
 _encode = msgspec.json.encode
 
 
+def _check_storable(field: str, raw: bytes) -> None:
+    """JSON text a jsonb column can hold: UTF-8 throughout (the body's decoder skips over
+    params without checking it) and no ``\\u0000``."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{field}: not valid UTF-8.") from None
+    if _holds_nul(raw):
+        raise InvalidRequest(f"{field}: a string holds \\u0000 (NUL), which cannot be stored.")
+
+
+def _holds_nul(raw: bytes) -> bool:
+    """Whether JSON text escapes a NUL (``\\u0000``, not an escaped backslash before
+    ``u0000``): valid JSON, but no jsonb or text column can hold it."""
+    at = raw.find(b"\\u0000")
+    while at != -1:
+        before = at
+        while before > 0 and raw[before - 1] == 0x5C:  # backslashes escaping this one
+            before -= 1
+        if (at - before) % 2 == 0:
+            return True
+        at = raw.find(b"\\u0000", at + 1)
+    return False
+
+
 _PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -46,7 +71,7 @@ def decode_batch(body: bytes) -> BatchCreate:
     """Decode a submission straight from its bytes (each request's params stay raw JSON that
     points into ``body``), turning msgspec's errors into Anthropic-style messages."""
     try:
-        return msgspec.json.decode(body, type=BatchCreate)
+        batch = msgspec.json.decode(body, type=BatchCreate)
     except msgspec.ValidationError as exc:
         match = _PATH.match(str(exc))
         assert match is not None
@@ -54,6 +79,23 @@ def decode_batch(body: bytes) -> BatchCreate:
         raise InvalidRequest(f"{path}: {match['message']}") from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+    check_callback_url(batch.callback_url)  # before anything resolves or stores it
+    return batch
+
+
+def check_callback_url(url: str | None) -> None:
+    """An absolute http(s) URL with a host and a valid port, and no NUL (the schema checks
+    the scheme and length)."""
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises for one out of range
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if not host or "\x00" in url:
+        raise InvalidRequest("callback_url: must be an absolute http(s) URL with a host "
+                             "(and a port, if any, from 0 to 65535).")
 
 
 def check_batch(batch: BatchCreate) -> list[_ParamsView | dict[str, Any]]:
@@ -69,10 +111,14 @@ def check_batch(batch: BatchCreate) -> list[_ParamsView | dict[str, Any]]:
                 f"requests.{index}.custom_id: duplicate custom_id {request.custom_id!r} "
                 f"(first used by requests.{first}); custom_id must be unique within a batch."
             )
-    if batch.metadata is not None and len(_encode(batch.metadata)) > MAX_METADATA_BYTES:
+    for index, request in enumerate(batch.requests):
+        _check_storable(f"requests.{index}.params", bytes(request.params))
+    metadata = None if batch.metadata is None else _encode(batch.metadata)
+    if metadata is not None and len(metadata) > MAX_METADATA_BYTES:
         raise InvalidRequest(f"metadata: must be at most {MAX_METADATA_BYTES:,} bytes of JSON.")
-    if batch.callback_url is not None and not urlsplit(batch.callback_url).hostname:
-        raise InvalidRequest("callback_url: must be an absolute http(s) URL with a host.")
+    if metadata is not None:
+        _check_storable("metadata", metadata)
+    check_callback_url(batch.callback_url)
     views = [_view(i, r.params) for i, r in enumerate(batch.requests)]
     return [params_error(v) or v for v in views]
 
@@ -194,6 +240,10 @@ async def create_batch(conn: AsyncConnection, tenant_id: int, batch: BatchCreate
         # provider_batch requests are gathered by the provider batches job, not queued one by one
         "defer": mode == "realtime",
     })
+    metrics.BATCHES_CREATED.labels(mode).inc()
+    metrics.REQUESTS_SUBMITTED.labels(mode).inc(len(batch.requests))
+    if refused := len(errors) - errors.count(None):  # errored at submission, never sent
+        metrics.REQUESTS_FINISHED.labels("errored").inc(refused)
     return batch_id
 
 
@@ -225,7 +275,9 @@ async def cancel_batch(conn: AsyncConnection, tenant_id: int, batch_id: str) -> 
     if locked is None:
         raise NotFound(f"Message batch {batch_id} not found.")
     if locked.ended_at is None:
-        await conn.execute(queries["batch_cancel"], {"id": batch_id})
+        canceled = (await conn.execute(queries["batch_cancel"], {"id": batch_id})).scalar_one()
+        if canceled:
+            metrics.REQUESTS_FINISHED.labels("canceled").inc(canceled)
     return await get_batch(conn, tenant_id, batch_id)
 
 

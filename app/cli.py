@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -511,8 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=_env("BATCHMILL_LOG_LEVEL", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app import logs
+
+    logs.configure(_env("BATCHMILL_LOG_LEVEL", "WARNING"), _env("BATCHMILL_LOG_FORMAT", "auto"))
     settings = _with_database(get_settings(), args.database_url)
     return int(args.func(args, settings) or 0)
 

@@ -20,6 +20,7 @@ from app.api.auth import provide_principal
 from app.api.batches import BatchesController
 from app.api.dependencies import provide_engine, provide_public_url
 from app.api.health import HealthController
+from app.api.metrics import count_requests, serve_metrics
 from app.api.webhooks import WebhooksController
 from app.api.reports import ReportsController
 from app.api.errors import (
@@ -58,7 +59,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
 
     return Litestar(
         route_handlers=[BatchesController, ReportsController, WebhooksController,
-                        HealthController,
+                        HealthController, serve_metrics,
                         dashboard_router(settings)],
         template_config=template_config(),  # the /ui dashboard's pages
         dependencies={
@@ -74,6 +75,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> Litesta
             Exception: handle_unexpected,
         },
         before_send=[add_request_id],
+        middleware=[count_requests],
         logging_config=None,  # the process configures logging (batchmill CLI), not the app
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,

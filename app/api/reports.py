@@ -60,6 +60,8 @@ class ReportsController(Controller):
             since_day = reports.since_day(since)
         except ValueError as exc:
             raise InvalidRequest(f"since: {exc}") from None
+        except OverflowError:  # a number of days no date can go back
+            raise InvalidRequest(f"since: {since!r} reaches back too far.") from None
         scope = _tenant_scope(principal, tenant)
         async with engine.connect() as conn:
             if isinstance(scope, str):  # an admin naming a tenant

@@ -81,7 +81,8 @@ SET cancel_initiated_at = coalesce(b.cancel_initiated_at, now()),
     processing_count = b.processing_count - n.count,
     ended_at = CASE WHEN b.processing_count = n.count THEN now() ELSE b.ended_at END
 FROM (SELECT count(*)::int AS count FROM canceled) n
-WHERE b.id = :id;
+WHERE b.id = :id
+RETURNING n.count AS canceled;
 
 -- batch_delete --
 -- Delete an ended batch with its requests; its llm_calls stay (spend is history).
@@ -106,12 +107,13 @@ WITH claimed AS (
     FROM batches b
     WHERE r.id = :request_id AND b.id = r.batch_id AND r.status IN ('queued', 'running')
       AND b.expires_at > now()
-    RETURNING r.id, r.batch_id, b.tenant_id, r.attempts AS attempt, r.params, r.model
+    RETURNING r.id, r.batch_id, b.tenant_id, r.attempts AS attempt, r.params, r.model,
+              r.queued_at
 ), call AS (
     INSERT INTO llm_calls (request_id, batch_id, tenant_id, attempt, model, started_at)
     SELECT id, batch_id, tenant_id, attempt, model, now() FROM claimed
 )
-SELECT c.id, c.batch_id, c.tenant_id, c.attempt, c.params,
+SELECT c.id, c.batch_id, c.tenant_id, c.attempt, c.params, c.queued_at,
        t.monthly_budget_usd IS NOT NULL AS budgeted
 FROM claimed c JOIN tenants t ON t.id = c.tenant_id;
 
@@ -226,7 +228,7 @@ SET expired_count = b.expired_count + c.count,
     ended_at = now()
 FROM (SELECT batch_id, count(*)::int AS count FROM expired GROUP BY batch_id) c
 WHERE b.id = c.batch_id
-RETURNING b.id;
+RETURNING b.id, c.count AS expired;
 
 -- batches_archive --
 -- Archive up to :limit ended batches created before :before: prompts, outputs and errors
@@ -619,7 +621,8 @@ FROM (SELECT count(*)::int AS n,
       FROM finished) f,
      (SELECT coalesce(sum(cost), 0) AS cost FROM call) c
 WHERE b.id = :batch_id
-RETURNING f.n AS finished, b.ended_at IS NOT NULL AS batch_ended;
+RETURNING f.n AS finished, f.succeeded, f.errored, f.canceled, f.expired,
+          b.ended_at IS NOT NULL AS batch_ended;
 
 -- provider_batch_open_requests --
 -- Requests of provider batch :id not yet terminal (after its results: missing from them).
@@ -758,3 +761,7 @@ SET webhook_secret = CASE WHEN :rotate
     ELSE webhook_secret END
 WHERE name = :tenant
 RETURNING webhook_secret;
+
+-- queue_depth --
+-- Queue rows per queue and state, for the metrics (KEDA's query reads the same view).
+SELECT queue_name, state, jobs FROM queue_depth_v1;

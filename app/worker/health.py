@@ -1,5 +1,5 @@
-"""The worker's own HTTP port: ``/health/live`` for a liveness probe (Prometheus ``/metrics``
-joins it). Loopback by default; containers bind it to all interfaces.
+"""The worker's own HTTP port: ``/health/live`` for a liveness probe and Prometheus
+``/metrics``. Loopback by default; containers bind it to all interfaces.
 
 Live means the worker loop makes progress: the supervisor beats while it (re)starts
 procrastinate, and a probe beats each time procrastinate's own connection pool answers a
@@ -18,6 +18,7 @@ import procrastinate
 from litestar import Litestar, get
 from litestar.response import Response
 
+from app import metrics
 from app.serving import loopback_socket, serve_asgi
 
 log = logging.getLogger("batchmill.worker")
@@ -57,7 +58,13 @@ def create_health_app(liveness: Liveness) -> Litestar:
             return Response({"status": "ok", "silent_seconds": silent})
         return Response({"status": "stuck", "silent_seconds": silent}, status_code=503)
 
-    return Litestar(route_handlers=[live], logging_config=None, openapi_config=None)
+    @get("/metrics", sync_to_thread=False)
+    def serve_metrics() -> Response[bytes]:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    return Litestar(route_handlers=[live, serve_metrics], logging_config=None,
+                    openapi_config=None)
 
 
 async def serve_health(liveness: Liveness, host: str, port: int) -> None:

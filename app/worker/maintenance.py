@@ -14,6 +14,7 @@ import logging
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import metrics
 from app.settings import MaintenanceSettings, WorkerSettings
 from app.sql import queries
 
@@ -72,8 +73,12 @@ async def _repeat(engine: AsyncEngine, query: str, params: dict[str, object]) ->
     total = 0
     while True:
         async with engine.begin() as conn:
-            done = len((await conn.execute(queries[query],
-                                           {**params, "limit": BATCHES_PER_RUN})).all())
+            rows = (await conn.execute(queries[query],
+                                       {**params, "limit": BATCHES_PER_RUN})).all()
+        done = len(rows)
+        expired = sum(getattr(row, "expired", 0) for row in rows)
+        if expired:
+            metrics.REQUESTS_FINISHED.labels("expired").inc(expired)
         total += done
         if done:
             log.info("%s: %d batches", query, done)

@@ -32,6 +32,7 @@ import procrastinate
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import metrics
 from app.llm import provider_batches as provider
 from app.llm.errors import classify
 from app.llm.outcome import Usage
@@ -316,5 +317,10 @@ async def _record(engine: AsyncEngine, provider_batch: int, batch_id: str, submi
             "cache_1h_tokens": [line.usage.cache_creation_1h_tokens for line in lines],
             "cache_read_tokens": [line.usage.cache_read_tokens for line in lines],
         })).first()
-    if row is not None and row.batch_ended and row.finished:
+    if row is None:
+        return
+    for status in STATUSES:
+        if getattr(row, status):
+            metrics.REQUESTS_FINISHED.labels(status).inc(getattr(row, status))
+    if row.batch_ended and row.finished:
         log.info("batch %s ended", batch_id)

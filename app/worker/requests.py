@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import budgets, queue
+from app import budgets, logs, metrics, queue
 from app.llm.backoff import retry_delay
 from app.llm.outcome import CallOutcome
 from app.llm.rate_limiter import Need, RateLimiter, estimate_need
@@ -37,6 +37,7 @@ class Claim:
     attempt: int
     params: dict[str, Any]
     budgeted: bool = False
+    queued_at: dt.datetime | None = None
 
 
 async def claim(engine: AsyncEngine, request_id: int) -> Claim | None:
@@ -47,7 +48,8 @@ async def claim(engine: AsyncEngine, request_id: int) -> Claim | None:
         row = (await conn.execute(queries["request_claim"], {"request_id": request_id})).first()
     if row is None:
         return None
-    return Claim(row.id, row.batch_id, row.tenant_id, row.attempt, row.params, row.budgeted)
+    return Claim(row.id, row.batch_id, row.tenant_id, row.attempt, row.params, row.budgeted,
+                 row.queued_at)
 
 
 async def record_call(conn: AsyncConnection, claim: Claim, outcome: CallOutcome) -> Any:
@@ -100,6 +102,7 @@ async def finish(conn: AsyncConnection, claim: Claim, *, status: str, result: An
     if row is None:
         log.info("stale attempt %s of request %s: already recorded", claim.attempt, claim.request_id)
         return False
+    metrics.REQUESTS_FINISHED.labels(status).inc()
     return bool(row.batch_ended)
 
 
@@ -120,6 +123,8 @@ async def _admit(limiter: RateLimiter, model: str, need: Need) -> float:
     remaining wait (0.0 once admitted)."""
     for _ in range(INLINE_WAITS):
         wait = await limiter.acquire(model, need)
+        if wait > 0:
+            metrics.LIMITER_WAITS.labels(model).inc()
         if wait == 0 or wait > MAX_INLINE_WAIT_SECONDS:
             return wait
         await asyncio.sleep(wait)
@@ -133,6 +138,15 @@ async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
     current = await claim(engine, request_id)
     if current is None:
         return
+    if current.attempt == 1 and current.queued_at is not None:
+        metrics.QUEUE_WAIT.observe((dt.datetime.now(dt.UTC) - current.queued_at).total_seconds())
+    with logs.bound(batch_id=current.batch_id, request_id=current.request_id,
+                    attempt=current.attempt):
+        await _attempt(engine, call, current, policy, limiter)
+
+
+async def _attempt(engine: AsyncEngine, call: CallFn, current: Claim, policy: WorkerSettings,
+                   limiter: RateLimiter | None) -> None:
     model = str(current.params["model"])
     need = estimate_need(current.params)
     reservation: budgets.Reservation | None = None
@@ -183,6 +197,7 @@ async def process_request(engine: AsyncEngine, call: CallFn, request_id: int,
         else:
             ended = await finish(conn, current, status="errored", error=error.body,
                                  outcome=outcome, cost=cost)
+    metrics.observe_call(outcome, cost)
     if limiter:
         try:
             await limiter.observe(model, need, outcome)

@@ -15,7 +15,7 @@ import msgspec
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import webhooks
+from app import metrics, webhooks
 from app.errors import InvalidRequest
 from app.schemas import message_batch
 from app.settings import WebhookSettings
@@ -78,6 +78,8 @@ async def deliver(engine: AsyncEngine, http: httpx.AsyncClient, config: WebhookS
             "event_id": event_id, "attempt": attempt, "started_at": started,
             "latency_seconds": round(latency, 6), "response_status": status, "error": error,
             "payload": body.decode(), "delivered": delivered, "run_at": run_at})
+    metrics.WEBHOOK_DELIVERIES.labels(
+        "delivered" if delivered else "failed" if run_at is None else "retry").inc()
     if delivered:
         log.info("webhook %s delivered (attempt %d, HTTP %d)", event_id, attempt, status)
     elif run_at is None:
