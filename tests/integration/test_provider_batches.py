@@ -101,6 +101,9 @@ async def test_a_provider_batch_batch_runs_at_half_price_with_realtime_shaped_re
     assert by_mode["provider_batch"]["calls"] == 1000
     assert Decimal(by_mode["provider_batch"]["cost"]) == calls[0][2]
     assert Decimal(by_mode["realtime"]["cost"]) == Decimal(realtime.cost_usd)  # type: ignore[attr-defined]
+    print(f"\nthe same 1,000 requests: realtime ${realtime.cost_usd} "  # type: ignore[attr-defined]
+          f"({realtime.request_counts.succeeded} succeeded), provider_batch ${batch.cost_usd} "  # type: ignore[attr-defined]
+          f"({counts.succeeded} succeeded, {counts.errored} errored by the provider)")
 
 
 async def test_cancel_reaches_the_provider_batch(stack: Stack) -> None:
