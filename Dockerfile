@@ -16,14 +16,13 @@ RUN python -m venv /opt/batchmill
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY migrations ./migrations
 # Non-editable install: bytecode is compiled here, so nothing needs writing at run time.
 RUN /opt/batchmill/bin/pip install . \
  && /opt/batchmill/bin/pip uninstall --yes pip setuptools \
  && find /opt/batchmill -name '*.pyi' -delete
-# `batchmill migrate` finds its Alembic scripts beside the installed package (app/db/migrate.py
-# looks two levels up from app/db): site-packages/migrations.
-COPY migrations /opt/batchmill/lib/python${PYTHON_VERSION}/site-packages/migrations
-RUN /opt/batchmill/bin/python -m compileall -q /opt/batchmill/lib/python${PYTHON_VERSION}/site-packages/migrations
+# The wheel carries the Alembic scripts beside the app (site-packages/migrations), where
+# `batchmill migrate` looks for them.
 
 # --- runtime: the virtualenv on a slim Python, nothing else ------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
