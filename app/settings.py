@@ -160,6 +160,9 @@ class Settings:
     database_url: str | None = None
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
     public_url: str | None = None
+    session_secret: str | None = None
+    """Signs the dashboard's session and CSRF cookies (any passphrase; replicas share it).
+    Unset: a random secret per process, so sessions end when the process does."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     anthropic: AnthropicSettings = field(default_factory=AnthropicSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -179,6 +182,7 @@ class Settings:
             database_url=_env("BATCHMILL_DATABASE_URL"),
             db_pool_size=_int("BATCHMILL_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),
             public_url=_env("BATCHMILL_PUBLIC_URL"),
+            session_secret=_env("BATCHMILL_SESSION_SECRET"),
             max_body_bytes=_int("BATCHMILL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             anthropic=AnthropicSettings(
                 api_key=_env("ANTHROPIC_API_KEY"),

@@ -10,7 +10,6 @@ out of the OpenAPI schema.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 from litestar import Router
@@ -25,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from app.errors import BatchmillError
 from app.settings import Settings
 from app.ui import errors, views
-from app.ui.session import SESSION_SECRET_ENV, Sessions, SignInRequired
+from app.ui.session import Sessions, SignInRequired
 from app.ui.routes import DashboardController, SessionController
 
 HERE = Path(__file__).parent
@@ -54,7 +53,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def dashboard_router(settings: Settings) -> Router:
     """``/ui`` with its pages, static files, session and CSRF middleware and HTML errors.
     The session secret is ``BATCHMILL_SESSION_SECRET`` (random per process when unset)."""
-    sessions = Sessions.from_passphrase(os.environ.get(SESSION_SECRET_ENV),
+    sessions = Sessions.from_passphrase(settings.session_secret,
                                         secure=(settings.public_url or "").startswith("https://"))
 
     def provide_sessions() -> Sessions:

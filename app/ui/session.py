@@ -34,7 +34,6 @@ from app.api.dependencies import Engine
 from app.keys import Principal, hash_key
 from app.sql import queries
 
-SESSION_SECRET_ENV = "BATCHMILL_SESSION_SECRET"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 """A session ends 12 hours after sign-in (or at once when its key is revoked)."""
 COOKIE_PATH = "/ui"
