@@ -17,7 +17,7 @@ import pytest
 
 from app.db import migrate
 from app.settings import DatabaseUrl
-from tests.e2e.processes import process
+from tests.e2e.processes import free_port, process, wait_for_http
 from tests.e2e.test_lifecycle import Live, live
 
 REQUESTS = 2000
@@ -60,8 +60,11 @@ def test_two_workers_one_killed_five_times(database_url: DatabaseUrl, tmp_path: 
         with process("worker", "--concurrency", str(CONCURRENCY), env=bm.env,
                      log=tmp_path / "steady.log"):
             for round_ in range(5):
-                with process("worker", "--concurrency", str(CONCURRENCY), env=bm.env,
+                health = free_port()
+                with process("worker", "--concurrency", str(CONCURRENCY), "--http-port",
+                             str(health), env=bm.env,
                              log=tmp_path / f"victim-{round_}.log") as victim:
+                    wait_for_http(f"http://127.0.0.1:{health}/health/live")  # it has started
                     time.sleep(1.5)  # let it take work
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
