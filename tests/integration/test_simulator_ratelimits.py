@@ -115,7 +115,7 @@ async def test_headers_are_consistent_on_every_answer() -> None:
     # Small token limits refill slowly (50/s), so consecutive answers show each call's cost.
     # Slow refills (1 request a second; tokens within the tolerance below), so a loaded
     # machine's pauses between calls do not show up in the remaining counts.
-    config = SimulatorConfig(rpm=60, itpm=3000, otpm=3000)
+    config = SimulatorConfig(rpm=60, itpm=600, otpm=600)
     async with (
         running_simulator(config) as url,
         anthropic.AsyncAnthropic(base_url=url, api_key="x", max_retries=0) as sdk,
@@ -125,7 +125,7 @@ async def test_headers_are_consistent_on_every_answer() -> None:
             status, headers, message = await attempt(sdk)
             assert status == 200
             now = datetime.now(UTC)
-            for kind, limit in (("requests", 60), ("input-tokens", 3000), ("output-tokens", 3000)):
+            for kind, limit in (("requests", 60), ("input-tokens", 600), ("output-tokens", 600)):
                 assert headers[f"{PREFIX}{kind}-limit"] == str(limit)
                 reset = datetime.strptime(headers[f"{PREFIX}{kind}-reset"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
                 assert 0 <= (reset - now).total_seconds() <= 61
