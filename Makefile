@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check-deploy venv clean bench-spine bench-api bench-ratelimit
+.PHONY: demo test check-deploy venv clean bench-spine bench-api bench-ratelimit fuzz load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,13 @@ bench-api: $(BENCH_STAMP)
 
 bench-ratelimit: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ratelimit
+
+## Long runs beside the suite's short ones (same Postgres as `make test`).
+## fuzz: schemathesis, 500 fresh cases per operation and mode (BATCHMILL_FUZZ_EXAMPLES).
+fuzz: $(STAMP)
+	BATCHMILL_FUZZ_EXAMPLES=$${BATCHMILL_FUZZ_EXAMPLES:-500} BATCHMILL_FUZZ_RANDOM=1 \
+		$(BIN)/pytest tests/integration/test_fuzz.py -q -s --timeout=3600 -p no:cacheprovider
+
+## load: 20 clients submit 500-request batches and poll them for 60 s while two workers run.
+load: $(STAMP)
+	$(BIN)/python -m bench.load $(LOAD_ARGS)

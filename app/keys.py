@@ -1,12 +1,18 @@
 """API keys: generated once, shown once, stored only as a SHA-256 digest plus a display prefix.
 
-A key is 256 random bits, so an unsalted fast hash is safe (no dictionary to attack), and the
-lookup is an index probe on the digest: no comparison of secrets happens in Python at all.
+A key is 256 random bits, so an unsalted fast hash is safe (no dictionary to attack).
+Authentication finds the presented key's digest through the unique index on ``key_hash``.
+That probe compares digests, never keys, and its timing could at most tell an attacker how
+many leading bytes of *their own guess's digest* match a stored one; SHA-256 being
+preimage-resistant, that brings no guess closer to a key, so the lookup leaks nothing usable.
+The digest of the row found is still checked with ``hmac.compare_digest`` (constant time), so
+the decision itself never rests on a comparison that stops at the first differing byte.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -15,7 +21,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import ApiKey, Tenant
-from app.sql import queries
 
 KEY_PREFIX = "bm-"
 DISPLAY_PREFIX_LENGTH = 10
@@ -54,10 +59,15 @@ async def create_key(conn: AsyncConnection, tenant: str, *, admin: bool = False)
 
 
 async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
-    row = (
-        await conn.execute(queries["api_key_authenticate"], {"key_hash": hash_key(key)})
-    ).first()
-    return Principal(row.tenant_id, row.tenant_name, row.admin) if row else None
+    """The tenant of an active key, or None for an unknown or revoked one."""
+    digest = hash_key(key)
+    row = (await conn.execute(
+        select(ApiKey.key_hash, ApiKey.tenant_id, Tenant.name.label("tenant_name"), ApiKey.admin)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)
+        .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))).first()
+    if row is None or not hmac.compare_digest(row.key_hash.encode(), digest.encode()):
+        return None
+    return Principal(row.tenant_id, row.tenant_name, row.admin)
 
 
 @dataclass(frozen=True)

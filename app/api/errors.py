@@ -13,7 +13,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 
-from app.db.engine import is_unreachable
+from app.db.engine import is_unreachable, is_unstorable_input
 from app.errors import BatchmillError
 from app.schemas import ErrorResponse
 
@@ -79,21 +79,11 @@ def handle_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, 
 
 
 DATABASE_RETRY_AFTER_SECONDS = 1
-UNSTORABLE_CHARACTER_STATES = frozenset({"22021", "22P05"})
-"""SQLSTATEs of a value Postgres cannot hold: character_not_in_repertoire (a NUL in text) and
-untranslatable_character (``\\u0000`` in jsonb). Such a value can only come from the request
-(an id, a cursor, a tenant name), so it is the caller's error, not the server's."""
-
-
-def _unstorable_input(exc: Exception) -> bool:
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in UNSTORABLE_CHARACTER_STATES
-
-
 def handle_database_error(request: Request, exc: Exception) -> Response[dict[str, object]]:
     """Postgres unreachable (restarting, failing over): 503 with retry-after, which the SDK
     retries by itself. A request value Postgres cannot store is a 400; any other database
     error is a plain 500."""
-    if _unstorable_input(exc):
+    if is_unstorable_input(exc):
         return error_response(400, "invalid_request_error",
                               "The request holds a NUL character (\\u0000), which Batchmill "
                               "cannot store or look up.")

@@ -50,7 +50,9 @@ class ReportsController(Controller):
     @get("/cost", summary="Spend by day, model, tenant, batch or mode (realtime or "
          "provider_batch)", responses=documented_errors(403))
     async def cost(self, engine: Engine, principal: Caller,
-                   since: Annotated[str, Parameter(description="7d, 2w or 48h")] = "7d",
+                   since: Annotated[str, Parameter(
+                       pattern=r"^\s*[0-9]+[dwh]\s*$", max_length=20,
+                       description="7d, 2w or 48h")] = "7d",
                    by: Annotated[Literal["day", "model", "tenant", "batch", "mode"],
                                  Parameter(description="how to group")] = "day",
                    tenant: Annotated[str | None, Parameter(

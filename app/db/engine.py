@@ -31,3 +31,13 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, asyncpg.PostgresConnectionError,
                             asyncpg.exceptions.OperatorInterventionError,
                             asyncpg.InterfaceError))
+
+
+UNSTORABLE_CHARACTER_STATES = frozenset({"22021", "22P05"})
+"""SQLSTATEs of a value Postgres cannot hold: character_not_in_repertoire (a NUL in text) and
+untranslatable_character (``\\u0000`` in jsonb). Such a value can only come from the request
+(an id, a cursor, a tenant name), so it is the caller's error, not the server's."""
+
+
+def is_unstorable_input(exc: Exception) -> bool:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in UNSTORABLE_CHARACTER_STATES

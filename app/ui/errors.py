@@ -15,7 +15,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 
-from app.db.engine import is_unreachable
+from app.db.engine import is_unreachable, is_unstorable_input
 from app.errors import BatchmillError
 from app.ui.session import COOKIE_PATH, SESSION_COOKIE, SignInRequired
 
@@ -43,6 +43,8 @@ def error_page(request: Request, exc: Exception) -> Response[object]:
         status, message = exc.status_code, exc.message
     elif isinstance(exc, HTTPException) and exc.status_code < 500:
         status, message = exc.status_code, exc.detail
+    elif is_unstorable_input(exc):  # a NUL in an id or cursor: the caller's error
+        status, message = 400, "The address holds a NUL character, which cannot be looked up."
     elif is_unreachable(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         status, message = 503, "The database is unavailable; try again shortly."

@@ -120,3 +120,12 @@ async def test_cost_page_scope_admin_sees_every_tenant(stack: Stack) -> None:
         assert all(f'<option value="{t}"' in every.text for t in ("ops", "tenant-a", "tenant-b"))
         one = await http.get("/ui/cost", params={"tenant": "tenant-b", "since": "90d"})
         assert one.status_code == 200 and '<option value="tenant-b" selected>' in one.text
+
+
+async def test_a_nul_in_an_id_or_cursor_is_a_400_page(stack: Stack) -> None:
+    async with signed_in_client(stack.api_url, stack.api_key) as http:
+        for path, params in (("/ui/batches/msgbatch_%00x", {}), ("/ui/batches", {"after_id": "a\x00"}),
+                             ("/ui/progress", {"ids": "msgbatch_\x00"})):
+            response = await http.get(path, params=params)
+            assert response.status_code == 400, (path, response.text)
+            assert is_page(response) or path == "/ui/progress"
