@@ -96,6 +96,9 @@ def progress_line(batch: Any, started: float) -> str:
 
 
 async def demo(settings: Settings, *, count: int, concurrency: int | None) -> int:
+    # A local demo may send webhooks to a receiver on this machine.
+    settings = dataclasses.replace(settings, webhooks=dataclasses.replace(
+        settings.webhooks, allow_private=True))
     sim_task: list[Any] = []
     if not settings.anthropic.api_key:
         sim_sock = loopback_socket()
