@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check-deploy venv clean bench-spine bench-api bench-ratelimit fuzz load
+.PHONY: demo test check-deploy venv clean bench-spine bench-api bench-ratelimit bench fuzz load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ bench-api: $(BENCH_STAMP)
 
 bench-ratelimit: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ratelimit
+
+## The whole suite, Batchmill against the seed design (FastAPI + Celery + Redis), one table of
+## ratios (also written to test-artifacts/bench/latest.md); ~15 minutes on 2 cores. Also needs
+## Redis (BASELINE_REDIS_URL, default redis://127.0.0.1:6379/15, flushed). Not part of CI.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 ## Long runs beside the suite's short ones (same Postgres as `make test`).
 ## fuzz: schemathesis, 500 fresh cases per operation and mode (BATCHMILL_FUZZ_EXAMPLES).

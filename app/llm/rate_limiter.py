@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from app.llm.outcome import CallOutcome
 from app.sql import queries
 
 CHARS_PER_TOKEN = 4
+UNLIMITED_RECHECK_SECONDS = 1.0
+"""A model found without buckets is not asked about again for this long: no round trips
+for unlimited models, and a limit set meanwhile takes effect within this delay."""
 HEADER = "anthropic-ratelimit-"
 LIMIT_KINDS = {"requests": "rpm", "input-tokens": "itpm", "output-tokens": "otpm"}
 
@@ -69,9 +73,15 @@ def _number(headers: Mapping[str, str], name: str) -> int | None:
 
 
 class RateLimiter:
-    def __init__(self, engine: AsyncEngine, api_key: str) -> None:
+    def __init__(self, engine: AsyncEngine, api_key: str,
+                 recheck_seconds: float = UNLIMITED_RECHECK_SECONDS) -> None:
         self.engine = engine
         self.scope = key_scope(api_key)
+        self.recheck_seconds = recheck_seconds
+        self._unlimited_until: dict[str, float] = {}
+
+    def _unlimited(self, model: str) -> bool:
+        return time.monotonic() < self._unlimited_until.get(model, 0.0)
 
     async def _run(self, query: str, params: dict[str, Any]) -> Any:
         """One statement in autocommit: the bucket row is locked for that statement only."""
@@ -82,13 +92,17 @@ class RateLimiter:
 
     async def acquire(self, model: str, need: Need) -> float:
         """Take capacity for one call: 0.0 if taken, else the seconds to wait (nothing taken)."""
+        if self._unlimited(model):
+            return 0.0
         row = await self._run("rate_acquire", {"model": model, "input_tokens": need.input_tokens,
                                                "output_tokens": need.output_tokens})
+        if not row.limited:
+            self._unlimited_until[model] = time.monotonic() + self.recheck_seconds
         return float(row.wait)
 
     async def observe(self, model: str, need: Need, outcome: CallOutcome) -> None:
         """Correct the estimate with what the call used, and learn from the provider."""
-        if outcome.http_status is not None:
+        if outcome.http_status is not None and not self._unlimited(model):
             usage = outcome.usage
             used_input = usage.input_tokens + usage.cache_creation_tokens  # reads are free
             await self._run("rate_settle", {
@@ -107,3 +121,4 @@ class RateLimiter:
             1.0 if throttled else None)
         await self._run("rate_learn", {"model": model, **learned, "throttled": throttled,
                                        "pause_seconds": pause if throttled else None})
+        self._unlimited_until.pop(model, None)  # the provider may just have revealed a limit

@@ -249,7 +249,9 @@ RETURNING b.id;
 
 -- rate_acquire --
 -- Take capacity for one call from the fleet-wide buckets; 0 if taken, else seconds to wait.
-SELECT batchmill_rate_acquire_v1(:scope, :model, :input_tokens, :output_tokens) AS wait;
+-- limited: whether the model has buckets at all (without, workers may skip asking for a while).
+SELECT batchmill_rate_acquire_v1(:scope, :model, :input_tokens, :output_tokens) AS wait,
+       EXISTS (SELECT FROM rate_limits WHERE scope = :scope AND model = :model) AS limited;
 
 -- rate_settle --
 -- Give back what a call's estimate over-took (or take what it under-took).

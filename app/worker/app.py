@@ -47,7 +47,10 @@ def create_worker_app(settings: Settings, engine: AsyncEngine) -> procrastinate.
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
             conninfo=settings.database.libpq,
-            kwargs={"application_name": "batchmill-worker"},
+            # enable_sort=off: procrastinate's fetch must walk its priority index in order.
+            # A queue refilled after being analyzed empty (every drain) has no statistics, and
+            # the planner would sort every queued job on each fetch (30 ms at 20,000 jobs).
+            kwargs={"application_name": "batchmill-worker", "options": "-c enable_sort=off"},
             min_size=1,
             max_size=max(4, settings.db_pool_size),
         )

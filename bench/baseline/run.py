@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,11 @@ class BaselineHandle:
     api_pid: int
     worker_pids: list[int]
     http: httpx.Client = field(repr=False)
+    spawn_workers: Callable[[int], list[int]] = field(repr=False, default=lambda count: [])
+
+    def start_workers(self, count: int) -> None:
+        """``count`` more Celery workers (configured as the first ones), once they answer."""
+        self.worker_pids += self.spawn_workers(count)
 
     def pids(self) -> list[int]:
         """Every baseline process: API, worker main processes and their prefork children."""
@@ -118,10 +123,14 @@ def _wait_ready(url: str, hostnames: set[str], procs: list[Any], logs: Path) -> 
 
 @contextlib.contextmanager
 def baseline(sim_url: str, *, workers: int = 3, concurrency: int = 1,
-             rate_limit: str = "800/m", logs: Path | None = None) -> Iterator[BaselineHandle]:
+             rate_limit: str = "800/m", pool: str = "prefork",
+             logs: Path | None = None) -> Iterator[BaselineHandle]:
     """The seed pipeline calling the simulator at ``sim_url``, ready to use; all stopped on exit.
 
-    Process output goes to ``logs`` (default: a new temporary directory, kept)."""
+    ``rate_limit`` "" turns Celery's rate limit off; ``pool`` is Celery's execution pool
+    (the seed's prefork: one call in flight per process; ``threads``: ``concurrency`` calls
+    in one process). Process output goes to ``logs`` (default: a new temporary directory,
+    kept)."""
     logs = logs or Path(tempfile.mkdtemp(prefix="baseline-"))
     flush_redis()
     port = free_port()
@@ -131,15 +140,22 @@ def baseline(sim_url: str, *, workers: int = 3, concurrency: int = 1,
     procs = [spawn(["uvicorn", "bench.baseline.api:app", "--host", "127.0.0.1", "--port", str(port),
                     "--log-level", "warning", "--no-access-log"],
                    env=env, log=logs / "baseline-api.log")]
-    try:
-        for i in range(workers):
+
+    def spawn_workers(count: int) -> list[int]:
+        names = [f"w{i}" for i in range(len(procs) - 1, len(procs) - 1 + count)]
+        for name in names:
+            # Celery's default log level (WARNING), like Batchmill's workers: no line per task.
             procs.append(spawn(["celery", "-A", "bench.baseline.celery_app", "worker",
-                                "--pool", "prefork", "--concurrency", str(concurrency),
-                                "-n", f"w{i}@%h", "--loglevel", "INFO"],
-                               env=env, log=logs / f"baseline-worker-{i}.log"))
-        _wait_ready(url, {f"w{i}@{socket.gethostname()}" for i in range(workers)}, procs, logs)
+                                "--pool", pool, "--concurrency", str(concurrency),
+                                "-n", f"{name}@%h", "--loglevel", "WARNING"],
+                               env=env, log=logs / f"baseline-worker-{name}.log"))
+        _wait_ready(url, {f"{name}@{socket.gethostname()}" for name in names}, procs, logs)
+        return [proc.pid for proc in procs[-count:]] if count else []
+
+    try:
+        pids = spawn_workers(workers)
         with httpx.Client(base_url=url, timeout=600) as http:
-            yield BaselineHandle(url, procs[0].pid, [proc.pid for proc in procs[1:]], http)
+            yield BaselineHandle(url, procs[0].pid, pids, http, spawn_workers)
     finally:
         stop(procs, grace=STOP_GRACE)
         flush_redis()
